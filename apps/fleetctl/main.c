@@ -1,0 +1,42 @@
+/* fleetctl: validate payloads, run the tracking engine offline, manage storage and users. */
+#include <stdio.h>
+#include <string.h>
+
+#include <fleet/fleet.h>
+
+#include "fleetctl.h"
+
+static const fleetctl_cmd_t commands[] = {
+  {"validate", "check device payloads, one JSON object per line", cmd_validate},
+  {"lp", "print InfluxDB line protocol for valid payloads", cmd_lp},
+};
+
+static void usage(FILE *out)
+{
+  fprintf(out, "usage: fleetctl [--help] [--version] COMMAND [ARGS...]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\nRun 'fleetctl COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return FLEETCTL_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return FLEETCTL_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("fleetctl %s (libfleet %s)\n", FLEET_VERSION_STRING, fleet_version_string());
+    return FLEETCTL_OK;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "fleetctl: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return FLEETCTL_USAGE;
+}

@@ -1,0 +1,12 @@
+/*
+ * libfleet umbrella header: include this one file to use the whole library.
+ */
+#ifndef FLEET_FLEET_H
+#define FLEET_FLEET_H
+
+#include "common.h"
+#include <fleet/version.h>
+#include "telemetry.h"
+#include "lineproto.h"
+
+#endif /* FLEET_FLEET_H */
