@@ -8,5 +8,6 @@
 #include <fleet/version.h>
 #include "telemetry.h"
 #include "lineproto.h"
+#include "influx.h"
 
 #endif /* FLEET_FLEET_H */
