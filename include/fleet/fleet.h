@@ -9,5 +9,6 @@
 #include "telemetry.h"
 #include "lineproto.h"
 #include "influx.h"
+#include "spool.h"
 
 #endif /* FLEET_FLEET_H */
