@@ -8,6 +8,8 @@
 #include <fleet/version.h>
 #include "telemetry.h"
 #include "lineproto.h"
+#include "geo.h"
+#include "zone.h"
 #include "influx.h"
 #include "spool.h"
 
