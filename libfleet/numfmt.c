@@ -128,3 +128,11 @@ int fleet_numfmt__double(char *out, size_t cap, double v)
   }
   return put_general(out, cap, v);
 }
+
+double fleet_numfmt__strtod(const char *s, char **end)
+{
+  pthread_once(&c_locale_once, c_locale_make);
+  if (c_locale)
+    return strtod_l(s, end, c_locale);
+  return strtod(s, end);
+}

@@ -27,4 +27,10 @@
  */
 int fleet_numfmt__double(char *out, size_t cap, double v);
 
+/**
+ * strtod() in the C locale, whatever the process locale is: '.' is always the
+ * decimal point. Same contract as strtod() otherwise. Thread-safe.
+ */
+double fleet_numfmt__strtod(const char *s, char **end);
+
 #endif /* FLEET_NUMFMT_INT_H */

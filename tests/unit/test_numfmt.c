@@ -140,6 +140,17 @@ static void test_small_buffer(void **state)
   assert_string_equal(out, "125");
 }
 
+static void test_strtod_c_locale(void **state)
+{
+  (void)state;
+  const char *s = "-1.5e3,";
+  char *end = NULL;
+  assert_true(fleet_numfmt__strtod(s, &end) == -1500.0);
+  assert_ptr_equal(end, s + 6);
+  assert_true(isinf(fleet_numfmt__strtod("1e400", NULL)));
+  assert_true(fleet_numfmt__strtod("99999999999999999999", NULL) == 1e20);
+}
+
 static void test_random_bit_patterns(void **state)
 {
   (void)state;
@@ -206,6 +217,7 @@ static void test_independent_of_locale(void **state)
   expect_text(5e-324, "4.94065645841247e-324");
   expect_text(23.8103, "23.8103");
   expect_text(0.30000000000000004, "0.30000000000000004");
+  assert_true(fleet_numfmt__strtod("1.5", NULL) == 1.5);
   setlocale(LC_NUMERIC, "C");
 }
 
@@ -215,6 +227,7 @@ int main(void)
     cmocka_unit_test(test_edge_cases),
     cmocka_unit_test(test_non_finite_rejected),
     cmocka_unit_test(test_small_buffer),
+    cmocka_unit_test(test_strtod_c_locale),
     cmocka_unit_test(test_random_bit_patterns),
     cmocka_unit_test(test_random_decimals),
     cmocka_unit_test(test_random_integers),
