@@ -12,5 +12,7 @@
 #include "zone.h"
 #include "influx.h"
 #include "spool.h"
+#include "trip.h"
+#include "downsample.h"
 
 #endif /* FLEET_FLEET_H */
