@@ -9,6 +9,18 @@
  * rejected, as are NaN and infinities, empty keys and empty tag values (InfluxDB 3
  * refuses them). Timestamps are nanoseconds.
  *
+ * What InfluxDB would read back differently from what was meant is refused too
+ * (FLEET_EINVAL, with fleet_error_last() naming the part and the byte):
+ * - carriage returns anywhere; tabs in names (InfluxDB 3 reads them as spaces);
+ * - bytes that are not UTF-8 (InfluxDB 3 refuses the whole request);
+ * - in names, a backslash is written as it is (InfluxDB reads "C:	mp" literally),
+ *   except at the end of a name, before another backslash, or before a character
+ *   that the part escapes, where InfluxDB versions disagree on its meaning;
+ * - tag and field keys `time`, `_field` and `_measurement`;
+ * - a measurement starting with '#' (the line would be a comment).
+ * Integers carry the `i` suffix, booleans are `true`/`false`, floats are written
+ * in their shortest form that reads back exactly.
+ *
  * Output goes to a caller-owned fleet_buf_t, so a warm buffer encodes without
  * allocating. Each line ends with '\n'. A failed point leaves the buffer exactly
  * as it was before fleet_lp_begin().
@@ -27,6 +39,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Most tags fleet_lp_encode_telemetry() writes on one line, vehicle_id included. */
+#define FLEET_LP_MAX_TAGS 64
 
 /** A tag: key and value, both NUL-terminated and borrowed. */
 typedef struct fleet_lp_tag {
@@ -55,12 +70,17 @@ FLEET_API int fleet_lp_begin(fleet_lp_point_t *pt, fleet_buf_t *buf,
 
 /**
  * Add a tag. Tags must all come before the first field; InfluxDB prefers them
- * sorted by key. Returns 0, FLEET_EINVAL (empty key or value, newline, tag after
- * a field) or FLEET_ENOMEM.
+ * sorted by key and refuses a key given twice (not checked here). Returns 0,
+ * FLEET_EINVAL (empty key or value, newline, tag after a field, see above) or
+ * FLEET_ENOMEM.
  */
 FLEET_API int fleet_lp_add_tag(fleet_lp_point_t *pt, const char *key, const char *value);
 
-/** Add a float field. FLEET_ERANGE for NaN or infinity. */
+/**
+ * Add a float field, written in its shortest exact form ("45.2", "180", "1e+300").
+ * FLEET_ERANGE for NaN or infinity. Like every add call: FLEET_EINVAL for a bad
+ * key, FLEET_ENOMEM, or the point's earlier error, returned unchanged.
+ */
 FLEET_API int fleet_lp_add_float(fleet_lp_point_t *pt, const char *key, double value);
 
 /** Add an integer field (written with the `i` suffix). */
@@ -73,9 +93,12 @@ FLEET_API int fleet_lp_add_bool(fleet_lp_point_t *pt, const char *key, int value
 FLEET_API int fleet_lp_add_string(fleet_lp_point_t *pt, const char *key, const char *value);
 
 /**
- * Finish the point with its timestamp (ns since the epoch) and '\n'. Returns 0,
- * or the first error of the chain (FLEET_EINVAL also when no field was added),
- * in which case the buffer is rolled back to where fleet_lp_begin() found it.
+ * Finish the point with its timestamp (ns since the epoch, negative allowed) and
+ * '\n'. Returns 0, or the first error of the chain (FLEET_EINVAL also when no
+ * field was added), in which case the buffer is rolled back to where
+ * fleet_lp_begin() found it. (A failing add call rolls back at once as well, so
+ * an abandoned point never leaves a partial line.) Afterwards the point is
+ * finished: further calls on it fail until fleet_lp_begin() starts a new one.
  */
 FLEET_API int fleet_lp_end(fleet_lp_point_t *pt, int64_t ts_ns);
 
@@ -85,9 +108,14 @@ FLEET_API int fleet_lp_end(fleet_lp_point_t *pt, int64_t ts_ns);
  * (`ntags` entries, e.g. fleet_id and device_type; tags with an empty value are
  * left out), sorted by key; fields lat, lng and every optional field present
  * (speed, heading, ignition, odometer, battery_v, engine_temp, fuel_level as
- * floats/bool, driver_id as a string) and the extras; timestamp ts_ns.
- * Returns 0, FLEET_EINVAL (no vehicle id, bad tag) or FLEET_ENOMEM; on failure
- * the buffer is unchanged.
+ * floats/bool, driver_id as a string) and the extras (numbers as floats, bools
+ * as booleans); timestamp ts_ns.
+ * `rec` and `tags` are borrowed. At most FLEET_LP_MAX_TAGS - 1 caller tags.
+ * Returns 0, FLEET_EINVAL (no vehicle id, bad or duplicate tag, an extra field
+ * named like a standard field, a tag or another extra), FLEET_ERANGE (a
+ * non-finite number) or FLEET_ENOMEM; on failure the buffer is unchanged.
+ * Nothing is allocated once the buffer has room: after a first record and
+ * fleet_buf_clear(), records of the same shape encode without allocating.
  */
 FLEET_API int fleet_lp_encode_telemetry(fleet_buf_t *buf, const fleet_telemetry_t *rec,
                                         const char *measurement,
