@@ -14,5 +14,6 @@
 #include "spool.h"
 #include "trip.h"
 #include "downsample.h"
+#include "history.h"
 
 #endif /* FLEET_FLEET_H */
