@@ -81,8 +81,8 @@ typedef struct fleet_trip__state {
   int64_t moving_ns;         /**< start..end */
   int64_t idle_ns;           /**< start..end */
   int64_t pause_idle_ns;     /**< after `end` while pausing */
-  float start_fuel_pct;      /**< NaN when absent */
-  float end_fuel_pct;        /**< NaN when absent */
+  double start_fuel_pct;     /**< NaN when absent */
+  double end_fuel_pct;       /**< NaN when absent */
   uint32_t n_fixes;          /**< fixes start..end */
   uint32_t pause_n;          /**< fixes after `end` while pausing */
   uint8_t phase;             /**< enum fleet_trip__phase */

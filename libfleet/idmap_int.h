@@ -1,0 +1,47 @@
+/*
+ * idmap: a small open-addressing hash index from a vehicle id (a NUL-terminated
+ * string) to a uint32 slot number in the owner's own array of records.
+ *
+ * The map stores only hashes and slot numbers; the owner keeps the keys (in
+ * its records) and lends them through a key function, so records may live in
+ * a growable array and the index stays 8 bytes per entry. Iteration order is
+ * the owner's business (trip and downsample keep records in order of first
+ * appearance, which makes their output deterministic).
+ *
+ * Thread safety: one map per thread at a time; no global state.
+ */
+#ifndef FLEET_IDMAP_INT_H
+#define FLEET_IDMAP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Returns the key of slot `idx` (borrowed), for comparisons. */
+typedef const char *(*fleet_idmap__key_fn)(const void *ctx, uint32_t idx);
+
+typedef struct fleet_idmap {
+  uint32_t *hashes; /**< low 32 bits of each bucket's key hash */
+  uint32_t *slots;  /**< slot number + 1, 0 for an empty bucket */
+  size_t cap;       /**< buckets, 0 or a power of two */
+  size_t n;         /**< entries */
+} fleet_idmap__t;
+
+#define FLEET_IDMAP__INIT {NULL, NULL, 0, 0}
+
+/**
+ * Find `key`. Returns 1 and sets *out_idx when present, else 0.
+ * `key_of(ctx, idx)` gives the key stored for a slot.
+ */
+int fleet_idmap__find(uint32_t *out_idx, const fleet_idmap__t *map, const char *key,
+                      fleet_idmap__key_fn key_of, const void *ctx);
+
+/**
+ * Add `key` -> `idx`; the key must not be present. Grows the table as needed
+ * (load factor at most 1/2). Returns 0, or FLEET_ENOMEM with the map unchanged.
+ */
+int fleet_idmap__insert(fleet_idmap__t *map, const char *key, uint32_t idx);
+
+/** Free the table and reset to FLEET_IDMAP__INIT. NULL-safe. */
+void fleet_idmap__dispose(fleet_idmap__t *map);
+
+#endif /* FLEET_IDMAP_INT_H */
