@@ -103,7 +103,12 @@ typedef struct fleet_telemetry {
   fleet_extra_field_t extras[FLEET_TELEMETRY_MAX_EXTRAS]; /**< in payload order */
 } fleet_telemetry_t;
 
-#define FLEET_TELEMETRY_INIT {FLEET_TELEMETRY_VERSION}
+/* Designated in C so that -Wextra (missing-field-initializers) stays quiet. */
+#ifdef __cplusplus
+#  define FLEET_TELEMETRY_INIT {FLEET_TELEMETRY_VERSION}
+#else
+#  define FLEET_TELEMETRY_INIT {.version = FLEET_TELEMETRY_VERSION}
+#endif
 
 /**
  * Initialise a record: zero it and set its version. Returns 0, or FLEET_EINVAL

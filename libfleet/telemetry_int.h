@@ -1,0 +1,31 @@
+/*
+ * Internal telemetry helpers shared with other libfleet files and the tests.
+ */
+#ifndef FLEET_TELEMETRY_INT_H
+#define FLEET_TELEMETRY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fleet/telemetry.h"
+
+/**
+ * Whether two records hold the same data: version, vehicle id, ts, lat, lng,
+ * the `present` bits, each present optional field (doubles compared with ==,
+ * so -0 equals 0), and the extras in order. Fields whose bit is clear are
+ * ignored. On a difference, when `why` is non-NULL, names the first differing
+ * field in it (NUL-terminated, at most `cap` bytes).
+ */
+bool fleet_telemetry__equal(const fleet_telemetry_t *a, const fleet_telemetry_t *b,
+                            char *why, size_t cap);
+
+/**
+ * Write `len` bytes of `s` to `out` as a double-quoted excerpt for a message:
+ * '"' and '\\' escaped, bytes outside printable ASCII as \xNN, and "..." after
+ * the closing quote when the text was cut at `max_show` bytes. Always
+ * NUL-terminates (when `cap` > 0). Returns `out`.
+ */
+char *fleet_telemetry__quote(char *out, size_t cap, const char *s, size_t len,
+                             size_t max_show);
+
+#endif /* FLEET_TELEMETRY_INT_H */
