@@ -129,18 +129,33 @@ typedef struct fleet_telemetry_warnings {
 /**
  * Parse and validate one v1 payload.
  *
+ * Members: v, ts, lat, lng (required); speed, heading, ignition, odometer,
+ * battery_v, engine_temp, fuel_level, driver_id, vehicle_id (optional; a null
+ * value counts as absent). Any other member holding a number or a boolean is
+ * kept as an extra field, in payload order, when its name is 1-32 bytes of
+ * [A-Za-z0-9_], starts with neither a digit nor '_' (InfluxDB reserves those)
+ * and is not "time", "fleet_id" or "device_type" (line-protocol keys); other
+ * members are dropped with a warning. Integers beyond int64 are read as
+ * doubles rather than failing the payload.
+ *
  * @param out      record to fill; must be initialised (its `version` is read).
  *                 On failure its contents are unspecified.
  * @param warnings optional (NULL to ignore); reset and filled with a message per
- *                 dropped optional field.
+ *                 dropped member. After a failure it may hold messages for
+ *                 members seen before the error.
  * @param json     the payload bytes (need not be NUL-terminated); borrowed.
  * @param len      their length.
  * @return 0 when the record is accepted (possibly with warnings), else:
- *   FLEET_ETOOBIG (over FLEET_TELEMETRY_MAX_BYTES or too deep), FLEET_EPARSE
- *   (not JSON, bad UTF-8, not an object), FLEET_EMISSING (a required field is
- *   absent), FLEET_ETYPE (a required field has the wrong type), FLEET_ERANGE
- *   (out of range or non-finite), FLEET_EVERSION (v is not 1), FLEET_EINVAL
- *   (NULL arguments). fleet_error_last() names the field, the value and why.
+ *   FLEET_ETOOBIG (over FLEET_TELEMETRY_MAX_BYTES or nested deeper than
+ *   FLEET_TELEMETRY_MAX_DEPTH), FLEET_EPARSE (not JSON, bad UTF-8, a NUL byte,
+ *   a duplicate key, not an object, ts not RFC 3339), FLEET_EMISSING (a
+ *   required field is absent), FLEET_ETYPE (a required field has the wrong
+ *   type), FLEET_ERANGE (lat/lng out of range or non-finite, ts not a real
+ *   date or outside the int64 ns range), FLEET_EVERSION (v is not 1, or
+ *   `out->version` is unknown), FLEET_EINVAL (NULL arguments), FLEET_ENOMEM.
+ *   fleet_error_last() names the field, the value and why, e.g.
+ *   "lat: 91.2 is outside [-90, 90]". When several things are wrong, v is
+ *   judged first, then ts, lat, lng.
  */
 FLEET_API int fleet_telemetry_parse(fleet_telemetry_t *out,
                                     fleet_telemetry_warnings_t *warnings,
@@ -148,8 +163,14 @@ FLEET_API int fleet_telemetry_parse(fleet_telemetry_t *out,
 
 /**
  * Check a record as the parser would (required fields, ranges, the vehicle id
- * when non-empty, extra field names). Useful for records built in code.
- * Returns 0 or the parser's error codes, with fleet_error_last() set.
+ * when non-empty, the optional fields whose `present` bit is set, extra field
+ * names, types and values). Useful for records built in code.
+ * Returns 0, FLEET_EINVAL (NULL, unknown `present` bits, bad vehicle id,
+ * driver id or extra name, an extra named like a standard field or twice),
+ * FLEET_ERANGE (a number out of range or non-finite, ignition not 0/1, a bool
+ * extra not 0/1), FLEET_ETYPE (unknown extra type), FLEET_ETOOBIG (n_extras
+ * over FLEET_TELEMETRY_MAX_EXTRAS) or FLEET_EVERSION (unknown record version),
+ * with fleet_error_last() set.
  */
 FLEET_API int fleet_telemetry_validate(const fleet_telemetry_t *rec);
 
@@ -167,11 +188,15 @@ FLEET_API int fleet_telemetry_json_opts_init(fleet_telemetry_json_opts_t *opts,
                                              unsigned int version);
 
 /**
- * Append the record as a compact v1 JSON object to `buf` (no newline). The
- * output parses back to an equal record (numbers are written in their shortest
- * exact form). `opts` may be NULL for the defaults.
- * Returns 0, FLEET_EINVAL (NULL arguments or an invalid record) or FLEET_ENOMEM;
- * on failure `buf` is left as it was.
+ * Append the record as a compact v1 JSON object to `buf` (no newline), members
+ * in the order v, vehicle_id, ts, lat, lng, the optional fields, driver_id,
+ * the extras. The output parses back to an equal record: numbers are written
+ * in their shortest exact form (integral values below 2^53 without a
+ * fraction), ts with fleet_time_format(). The record is checked with
+ * fleet_telemetry_validate() first. `opts` may be NULL for the defaults.
+ * Returns 0, FLEET_EINVAL (NULL arguments, unknown options version or an
+ * invalid record, with the reason in the message) or FLEET_ENOMEM; on failure
+ * `buf` is left as it was.
  */
 FLEET_API int fleet_telemetry_encode_json(fleet_buf_t *buf,
                                           const fleet_telemetry_t *rec,
@@ -187,9 +212,9 @@ FLEET_API int fleet_vehicle_id_validate(const char *id, size_t len);
 /**
  * Take the vehicle id out of a topic of the form `fleet/{id}/{kind}`, e.g.
  * fleet/v-001/telemetry. Copies the validated id into `out` (NUL-terminated,
- * FLEET_VEHICLE_ID_MAX + 1 bytes). When `kind` is non-NULL the topic's last
- * level must equal it. Returns 0, FLEET_EPARSE (not that shape) or FLEET_EINVAL
- * (bad id).
+ * FLEET_VEHICLE_ID_MAX + 1 bytes; written only on success). When `kind` is
+ * non-NULL the topic's last level must equal it. Returns 0, FLEET_EPARSE (not
+ * that shape, or another kind) or FLEET_EINVAL (bad id, NULL arguments).
  */
 FLEET_API int fleet_topic_vehicle_id(char out[FLEET_VEHICLE_ID_MAX + 1],
                                      const char *topic, const char *kind);
@@ -197,10 +222,15 @@ FLEET_API int fleet_topic_vehicle_id(char out[FLEET_VEHICLE_ID_MAX + 1],
 /**
  * Parse an RFC 3339 timestamp ("2026-05-21T10:30:00Z", "…T12:30:00.123456789+02:00")
  * into nanoseconds since the Unix epoch (UTC). Accepts 't'/'z' in either case,
- * a space instead of 'T', fractions of 1-9 digits, offsets up to ±23:59 and years
- * 1678-2261 (the int64 nanosecond range). Calendar-checked: no Feb 30, leap days
- * only in leap years; a leap second (:60) is rejected. Returns 0, FLEET_EPARSE
- * (syntax) or FLEET_ERANGE (a field or the instant out of range).
+ * a space instead of 'T', fractions of 1-9 digits and offsets up to ±23:59 (-00:00
+ * reads as UTC). The instant must lie in the int64 nanosecond range,
+ * 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z (so every
+ * date in 1678-2261 is fine). Calendar-checked: no Feb 30, leap days only in
+ * leap years (2000 yes, 1900 no); a leap second (:60) is rejected. `s` need
+ * not be NUL-terminated. Returns 0, FLEET_EPARSE (syntax), FLEET_ERANGE (a
+ * field or the instant out of range) or FLEET_EINVAL (NULL arguments); the
+ * message quotes the input and says what is wrong where. `*out_ns` is written
+ * only on success.
  */
 FLEET_API int fleet_time_parse(int64_t *out_ns, const char *s, size_t len);
 
