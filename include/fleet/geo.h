@@ -35,7 +35,7 @@ extern "C" {
 #define FLEET_GEO_EARTH_RADIUS_M 6371008.8
 
 /** Metres per degree of latitude on that sphere (R * pi / 180). */
-#define FLEET_GEO_M_PER_DEG 111195.07973436875
+#define FLEET_GEO_M_PER_DEG 111195.08023353292
 
 /**
  * Wrap a longitude into [-180, 180). 180 becomes -180 (the same meridian).
@@ -99,7 +99,7 @@ FLEET_API double fleet_geo_segment_distance_m(double lat, double lng, double lat
 /**
  * A local equirectangular projection: x metres east and y metres north of an
  * origin, x = R * dlng * cos(lat0), y = R * dlat (angles in radians, dlng
- * wrapped to (-180, 180]). Plain data, fill it with fleet_geo_proj_init().
+ * wrapped to [-180, 180)). Plain data, fill it with fleet_geo_proj_init().
  *
  * Accuracy: distances measured between projected points are within about
  * 0.1% of the haversine distance for points within 10 km of the origin at
