@@ -53,25 +53,35 @@ static const char digit_pairs[] =
   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
   "8081828384858687888990919293949596979899";
 
+static unsigned int digits_u64(uint64_t v)
+{
+  unsigned int n = 1;
+  while (v >= 10000) {
+    v /= 10000;
+    n += 4;
+  }
+  return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* Writes the digits straight into place, two at a time: no snprintf, no
+ * variable-length copy, on the path every line takes. */
 static char *put_u64(char *d, uint64_t v)
 {
-  char tmp[I64_MAX_CHARS];
-  char *p = tmp + sizeof tmp;
+  char *end = d + digits_u64(v), *p = end;
   while (v >= 100) {
     size_t r = (size_t)(v % 100) * 2;
     v /= 100;
     p -= 2;
-    memcpy(p, digit_pairs + r, 2);
+    p[0] = digit_pairs[r];
+    p[1] = digit_pairs[r + 1];
   }
   if (v >= 10) {
-    p -= 2;
-    memcpy(p, digit_pairs + (size_t)v * 2, 2);
+    p[-2] = digit_pairs[v * 2];
+    p[-1] = digit_pairs[v * 2 + 1];
   } else {
-    *--p = (char)('0' + (int)v);
+    p[-1] = (char)('0' + (int)v);
   }
-  size_t n = (size_t)(tmp + sizeof tmp - p);
-  memcpy(d, p, n);
-  return d + n;
+  return end;
 }
 
 static char *put_i64(char *d, int64_t v)
@@ -583,25 +593,40 @@ static int check_extra_name(const fleet_telemetry_t *rec, unsigned int idx, size
   return 0;
 }
 
-/* Appends `,name=` (the names here need no escaping) and a float. */
-static char *put_float_field(char *d, const char *head, size_t hn, double v, int *rc)
+/* The `,name=` heads of the standard fields, padded so that each is one
+ * fixed-size copy (the buffer always has room for the padding). */
+enum { F_LAT, F_LNG, F_SPEED, F_HEADING, F_ODOMETER, F_BATTERY_V, F_ENGINE_TEMP, F_FUEL_LEVEL };
+#define HEAD_SIZE 16
+static const struct {
+  char text[HEAD_SIZE];
+  unsigned char len;
+} heads[] = {
+  [F_LAT] = {" lat=", 5},
+  [F_LNG] = {",lng=", 5},
+  [F_SPEED] = {",speed=", 7},
+  [F_HEADING] = {",heading=", 9},
+  [F_ODOMETER] = {",odometer=", 10},
+  [F_BATTERY_V] = {",battery_v=", 11},
+  [F_ENGINE_TEMP] = {",engine_temp=", 13},
+  [F_FUEL_LEVEL] = {",fuel_level=", 12},
+};
+
+/* Appends a standard field's head and value. */
+static char *put_float_field(char *d, unsigned int f, double v, int *rc)
 {
-  memcpy(d, head, hn);
-  d += hn;
+  memcpy(d, heads[f].text, HEAD_SIZE);
+  d += heads[f].len;
   int n = fleet_numfmt__double(d, FLEET_NUMFMT_DOUBLE_MAX, v);
   if (FLEET_UNLIKELY(n < 0)) {
-    /* head is ",name=" or " name=": name it without the punctuation */
-    char key[24];
-    size_t kn = hn - 2 < sizeof key ? hn - 2 : sizeof key - 1;
-    memcpy(key, head + 1, kn);
+    char key[HEAD_SIZE];
+    size_t kn = heads[f].len - 2u; /* without the separator and '=' */
+    memcpy(key, heads[f].text + 1, kn);
     key[kn] = '\0';
     *rc = isfinite(v) ? n : nonfinite_error(key, v);
     return NULL;
   }
   return d + n;
 }
-
-#define FLOAT_FIELD(d, lit, v, rc) put_float_field((d), (lit), sizeof(lit) - 1, (v), (rc))
 
 static int encode_fail(fleet_buf_t *buf, int rc)
 {
@@ -700,24 +725,24 @@ int fleet_lp_encode_telemetry(fleet_buf_t *buf, const fleet_telemetry_t *rec,
 
   unsigned int p = rec->present;
   rc = 0;
-  if (!(d = FLOAT_FIELD(d, " lat=", rec->lat, &rc)) ||
-      !(d = FLOAT_FIELD(d, ",lng=", rec->lng, &rc)) ||
-      ((p & FLEET_TELEMETRY_SPEED) && !(d = FLOAT_FIELD(d, ",speed=", rec->speed_kmh, &rc))) ||
+  if (!(d = put_float_field(d, F_LAT, rec->lat, &rc)) ||
+      !(d = put_float_field(d, F_LNG, rec->lng, &rc)) ||
+      ((p & FLEET_TELEMETRY_SPEED) && !(d = put_float_field(d, F_SPEED, rec->speed_kmh, &rc))) ||
       ((p & FLEET_TELEMETRY_HEADING) &&
-       !(d = FLOAT_FIELD(d, ",heading=", rec->heading_deg, &rc))))
+       !(d = put_float_field(d, F_HEADING, rec->heading_deg, &rc))))
     return encode_fail(buf, rc);
   if (p & FLEET_TELEMETRY_IGNITION) {
     memcpy(d, ",ignition=", 10);
     d = put_bool(d + 10, rec->ignition);
   }
   if (((p & FLEET_TELEMETRY_ODOMETER) &&
-       !(d = FLOAT_FIELD(d, ",odometer=", rec->odometer_km, &rc))) ||
+       !(d = put_float_field(d, F_ODOMETER, rec->odometer_km, &rc))) ||
       ((p & FLEET_TELEMETRY_BATTERY_V) &&
-       !(d = FLOAT_FIELD(d, ",battery_v=", rec->battery_v, &rc))) ||
+       !(d = put_float_field(d, F_BATTERY_V, rec->battery_v, &rc))) ||
       ((p & FLEET_TELEMETRY_ENGINE_TEMP) &&
-       !(d = FLOAT_FIELD(d, ",engine_temp=", rec->engine_temp_c, &rc))) ||
+       !(d = put_float_field(d, F_ENGINE_TEMP, rec->engine_temp_c, &rc))) ||
       ((p & FLEET_TELEMETRY_FUEL_LEVEL) &&
-       !(d = FLOAT_FIELD(d, ",fuel_level=", rec->fuel_level_pct, &rc))))
+       !(d = put_float_field(d, F_FUEL_LEVEL, rec->fuel_level_pct, &rc))))
     return encode_fail(buf, rc);
   if (p & FLEET_TELEMETRY_DRIVER_ID) {
     memcpy(d, ",driver_id=\"", 12);
