@@ -13,7 +13,7 @@
  * (FLEET_EINVAL, with fleet_error_last() naming the part and the byte):
  * - carriage returns anywhere; tabs in names (InfluxDB 3 reads them as spaces);
  * - bytes that are not UTF-8 (InfluxDB 3 refuses the whole request);
- * - in names, a backslash is written as it is (InfluxDB reads "C:	mp" literally),
+ * - in names, a backslash is written as it is (InfluxDB reads "C:\tmp" literally),
  *   except at the end of a name, before another backslash, or before a character
  *   that the part escapes, where InfluxDB versions disagree on its meaning;
  * - tag and field keys `time`, `_field` and `_measurement`;
@@ -105,8 +105,9 @@ FLEET_API int fleet_lp_end(fleet_lp_point_t *pt, int64_t ts_ns);
 /**
  * Encode a telemetry record as one line of measurement `measurement` (NULL for
  * "telemetry"): tag vehicle_id (from the record; required) plus `tags`
- * (`ntags` entries, e.g. fleet_id and device_type; tags with an empty value are
- * left out), sorted by key; fields lat, lng and every optional field present
+ * (`ntags` entries, e.g. fleet_id and device_type; tags with an empty or NULL
+ * value are left out), sorted by key as InfluxDB compares keys (the bytes of
+ * their escaped form); fields lat, lng and every optional field present
  * (speed, heading, ignition, odometer, battery_v, engine_temp, fuel_level as
  * floats/bool, driver_id as a string) and the extras (numbers as floats, bools
  * as booleans); timestamp ts_ns.
