@@ -22,5 +22,10 @@ typedef struct fleetctl_cmd {
 
 int cmd_validate(int argc, char **argv);
 int cmd_lp(int argc, char **argv);
+int cmd_influx(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_spool(int argc, char **argv);
 
 #endif

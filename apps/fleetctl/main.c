@@ -9,6 +9,11 @@
 static const fleetctl_cmd_t commands[] = {
   {"validate", "check device payloads, one JSON object per line", cmd_validate},
   {"lp", "print InfluxDB line protocol for valid payloads", cmd_lp},
+  {"influx", "set up the InfluxDB databases and retention (influx init)", cmd_influx},
+  {"history", "one vehicle's stored positions as CSV, JSON lines or GPX", cmd_history},
+  {"export", "raw telemetry of a time range as JSON lines or CSV", cmd_export},
+  {"import", "store JSON-lines or CSV telemetry files in InfluxDB", cmd_import},
+  {"spool", "show or replay the InfluxDB writer's disk spool", cmd_spool},
 };
 
 static void usage(FILE *out)
