@@ -19,8 +19,9 @@
  * opaque: line protocol, gzip'ed line protocol, anything.
  *
  * Sequence numbers start at 1, increase by one per appended record and are
- * never reused, across restarts too. Records are delivered in append order
- * across segments.
+ * never reused, across restarts too (except the number of a record lost in a
+ * crash, a torn tail, which the next append takes again). Records are
+ * delivered in append order across segments.
  *
  * Consumer protocol:
  *     while (fleet_spool_peek(&buf, &seq, spool) == 0) {
@@ -204,7 +205,8 @@ typedef struct fleet_spool_stats {
 } fleet_spool_stats_t;
 
 #define FLEET_SPOOL_STATS_VERSION 1
-#define FLEET_SPOOL_STATS_INIT {FLEET_SPOOL_STATS_VERSION}
+/* Every field spelled out, so -Wmissing-field-initializers stays quiet in callers. */
+#define FLEET_SPOOL_STATS_INIT {FLEET_SPOOL_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Open (creating it when missing, mode 0700) the spool directory `dir`, scan
