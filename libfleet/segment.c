@@ -422,8 +422,12 @@ int fleet_seg__open(int *out_fd, const fleet_segdir_t *d, uint64_t base, int fla
   char name[FLEET_SEG_NAME_LEN + 1];
   fleet_seg__name(name, base);
   *out_fd = openat(d->dirfd, name, flags | O_CLOEXEC);
-  if (*out_fd < 0)
-    return io_error(d, "open", name, errno);
+  if (*out_fd < 0) {
+    int err = errno;
+    int rc = io_error(d, "open", name, err);
+    errno = err; /* callers tell a missing segment from other failures */
+    return rc;
+  }
   return 0;
 }
 

@@ -165,7 +165,8 @@ void fleet_seg__name(char out[FLEET_SEG_NAME_LEN + 1], uint64_t base);
  */
 int fleet_seg__create(int *out_fd, const fleet_segdir_t *d, uint64_t base, int durable);
 
-/** Open segment `base` with `flags` (O_CLOEXEC added). 0 or FLEET_EIO. */
+/** Open segment `base` with `flags` (O_CLOEXEC added). 0 or FLEET_EIO, with errno
+ * kept from the failed open (ENOENT: the segment is gone). */
 int fleet_seg__open(int *out_fd, const fleet_segdir_t *d, uint64_t base, int flags);
 
 /** Delete segment `base`. 0 or FLEET_EIO (a missing file is not an error). */

@@ -12,8 +12,11 @@
 #include "zone.h"
 #include "influx.h"
 #include "spool.h"
+#include "ingestlog.h"
 #include "trip.h"
 #include "downsample.h"
+#include "rules.h"
+#include "tracker.h"
 #include "history.h"
 
 #endif /* FLEET_FLEET_H */
