@@ -1,0 +1,138 @@
+#!/bin/sh
+# Start and stop a throw-away InfluxDB 1.x server (Debian's influxd) for tests
+# and benchmarks, on free loopback ports, with all its state in one directory.
+#
+#   influxd.sh start DIR    start (or restart on the same ports) and print the URL
+#   influxd.sh stop DIR     stop it (SIGTERM, then SIGKILL after 10 s)
+#   influxd.sh url DIR      print the URL of a server started in DIR
+#
+# DIR is created when missing and holds influxd.conf, meta/, data/, wal/,
+# influxd.log, influxd.pid and url. A second `start` on the same DIR reuses the
+# ports of the first (a test that stops and restarts the server keeps its URL).
+# Both listeners are moved: the HTTP API and the backup/RPC service, which
+# influxd 1.x binds to 8088 on every interface unless told otherwise. Reporting
+# to InfluxData and the _internal monitor database are off.
+#
+# C tests call it with system() or posix_spawn() and read DIR/url.
+set -eu
+
+INFLUXD=${INFLUXD:-influxd}
+PY=${FLEET_PYTHON:-/usr/bin/python3}
+
+die() { echo "influxd.sh: $*" >&2; exit 1; }
+
+free_port() {
+  "$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+write_conf() {
+  dir=$1 http_port=$2 rpc_port=$3
+  cat >"$dir/influxd.conf" <<EOF
+reporting-enabled = false
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc_port"
+
+[meta]
+  dir = "$dir/meta"
+  logging-enabled = false
+
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+  cache-snapshot-write-cold-duration = "10s"
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$http_port"
+  log-enabled = false
+  pprof-enabled = false
+
+[continuous_queries]
+  enabled = false
+  log-enabled = false
+
+[logging]
+  level = "warn"
+  suppress-logo = true
+EOF
+  echo "$http_port $rpc_port" >"$dir/ports"
+  echo "http://127.0.0.1:$http_port" >"$dir/url"
+}
+
+running() {
+  [ -f "$1/influxd.pid" ] && kill -0 "$(cat "$1/influxd.pid")" 2>/dev/null
+}
+
+# Wait until /ping answers 204 (bounded: 20 s), or the process died.
+wait_ping() {
+  dir=$1 url=$(cat "$1/url")
+  i=0
+  while [ $i -lt 200 ]; do
+    running "$dir" || return 1
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url/ping" 2>/dev/null || true)
+    [ "$code" = 204 ] && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  return 1
+}
+
+start() {
+  dir=$1
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  running "$dir" && die "a server is already running in $dir (pid $(cat "$dir/influxd.pid"))"
+  command -v "$INFLUXD" >/dev/null 2>&1 || die "$INFLUXD not found (Debian package influxdb)"
+  tries=1
+  [ -f "$dir/influxd.conf" ] || tries=3 # fresh ports: retry if one was taken meanwhile
+  while :; do
+    if [ ! -f "$dir/influxd.conf" ]; then
+      write_conf "$dir" "$(free_port)" "$(free_port)"
+    fi
+    "$INFLUXD" run -config "$dir/influxd.conf" >>"$dir/influxd.log" 2>&1 &
+    echo $! >"$dir/influxd.pid"
+    if wait_ping "$dir"; then
+      cat "$dir/url"
+      return 0
+    fi
+    stop "$dir" >/dev/null 2>&1 || true
+    tries=$((tries - 1))
+    if [ $tries -le 0 ]; then
+      tail -n 20 "$dir/influxd.log" >&2 || true
+      die "influxd did not answer /ping on $(cat "$dir/url")"
+    fi
+    rm -f "$dir/influxd.conf"
+  done
+}
+
+stop() {
+  dir=$1
+  [ -f "$dir/influxd.pid" ] || return 0
+  pid=$(cat "$dir/influxd.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/influxd.pid"
+}
+
+[ $# -eq 2 ] || die "usage: influxd.sh start|stop|url DIR"
+case $1 in
+  start) start "$2" ;;
+  stop) stop "$2" ;;
+  url) cat "$2/url" ;;
+  *) die "unknown command '$1'" ;;
+esac
