@@ -608,10 +608,15 @@ static void test_params(void **state)
   fleet_downsample_params_t p;
   const fleet_downsample_params_t def = FLEET_DOWNSAMPLE_PARAMS_INIT;
   assert_int_equal(fleet_downsample_params_init(&p, FLEET_DOWNSAMPLE_PARAMS_VERSION), 0);
-  assert_memory_equal(&p, &def, sizeof p);
+  assert_int_equal(p.version, FLEET_DOWNSAMPLE_PARAMS_VERSION);
   assert_near(p.grace_s, 300, 0);
+  assert_near(p.speed_threshold_kmh, 2, 0);
   assert_near(p.max_gap_s, 3600, 0);
   assert_int_equal(p.history_hours, 2);
+  assert_int_equal(p.use_odometer, 1);
+  assert_near(p.odometer_slack_m, 100, 0);
+  assert_near(def.grace_s, 300, 0);
+  assert_int_equal(def.history_hours, 2);
   assert_int_equal(fleet_downsample_params_validate(&p), 0);
   assert_int_equal(fleet_downsample_params_init(NULL, 1), FLEET_EINVAL);
   assert_int_equal(fleet_downsample_params_init(&p, 7), FLEET_EVERSION);

@@ -902,7 +902,13 @@ static void test_params(void **state)
   fleet_trip_params_t p;
   assert_int_equal(fleet_trip_params_init(&p, FLEET_TRIP_PARAMS_VERSION), 0);
   const fleet_trip_params_t def = FLEET_TRIP_PARAMS_INIT;
-  assert_memory_equal(&p, &def, sizeof p);
+  assert_int_equal(p.version, FLEET_TRIP_PARAMS_VERSION);
+  assert_int_equal(def.version, FLEET_TRIP_PARAMS_VERSION);
+  assert_near(p.odometer_slack_m, 100.0, 0.0);
+  assert_near(def.odometer_slack_m, 100.0, 0.0);
+  assert_near(p.tank_l + p.consumption_l_per_100km + p.idle_l_per_h, 0.0, 0.0);
+  assert_near(def.idle_l_per_h, 0.0, 0.0);
+  assert_int_equal(def.use_odometer, 1);
   assert_near(p.min_trip_distance_m, 200.0, 0.0);
   assert_near(p.min_trip_duration_s, 180.0, 0.0);
   assert_near(p.min_parking_s, 300.0, 0.0);
