@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fleet/downsample.h"
+#include "fleet/geo.h"
 #include "idmap_int.h"
 
 #define NS_PER_S 1000000000LL
@@ -21,7 +22,6 @@
 /* 1678-01-01 to 2262-01-01 (exclusive): hour arithmetic stays inside int64. */
 #define DS_TS_MIN (-9214560000LL * NS_PER_S)
 #define DS_TS_MAX (9214646400LL * NS_PER_S)
-#define DS_EARTH_RADIUS_M 6371008.8
 #define DS_SEEN_WORDS ((3600 + 63) / 64)
 
 enum { DS_MOVING = 1u, DS_IGN_ON = 2u };
@@ -78,18 +78,6 @@ struct fleet_downsampler {
   fleet_idmap__t map;
   fleet_downsample_stats_t stats;
 };
-
-/* Same sphere as fleet_geo_distance_m(); private to avoid a link-time dependency. */
-static double ds_distance_m(double lat1, double lng1, double lat2, double lng2)
-{
-  const double rad = 3.14159265358979323846 / 180.0;
-  double s1 = sin((lat2 - lat1) * rad / 2.0);
-  double s2 = sin((lng2 - lng1) * rad / 2.0);
-  double a = s1 * s1 + cos(lat1 * rad) * cos(lat2 * rad) * s2 * s2;
-  if (a > 1.0)
-    a = 1.0;
-  return 2.0 * DS_EARTH_RADIUS_M * asin(sqrt(a));
-}
 
 static int64_t ds_floor_hour(int64_t ts)
 {
@@ -498,7 +486,7 @@ static fleet_downsample_fix_status_t ds_in_order(fleet_downsampler_t *ds, ds_veh
       dt = INT64_MAX;
     counted = dt < ds->gap_ns;
     if (counted) {
-      double d = ds_distance_m(v->last_lat, v->last_lng, rec->lat, rec->lng);
+      double d = fleet_geo_distance_m(v->last_lat, v->last_lng, rec->lat, rec->lng);
       if (!(rec->present & FLEET_TELEMETRY_SPEED))
         speed = d / ((double)dt / 1e9) * 3.6;
       int64_t prev_hour = ds_floor_hour(v->newest_ts);

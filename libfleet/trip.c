@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/geo.h"
 #include "idmap_int.h"
 #include "trip_int.h"
 
@@ -30,31 +31,10 @@ _Static_assert(sizeof(fleet_trip__state_t) <= FLEET_TRIP__STATE_MAX_BYTES,
 #define TRIP_TS_MIN (-9214560000LL * NS_PER_S)
 #define TRIP_TS_MAX (9214646400LL * NS_PER_S)
 
-/* Mean Earth radius (IUGG R1), metres; same sphere as fleet_geo_distance_m(). */
-#define TRIP_EARTH_RADIUS_M 6371008.8
-
 /* Bits of fleet_trip__state_t.last_bits. */
 enum { LB_MOVING = 1u, LB_ACTIVE = 2u, LB_IGN_ON = 4u };
 /* Bits of fleet_trip__state_t.flags. */
 enum { SF_PAUSING = 1u, SF_STOP_FIRST = 2u, SF_STOP_GAP = 4u };
-
-/*
- * Private haversine. The geo module offers fleet_geo_distance_m() on the same
- * sphere; this copy keeps trip.c free of a link-time dependency while geo.c
- * is being written, and should be replaced by it.
- */
-static double trip_distance_m(double lat1, double lng1, double lat2, double lng2)
-{
-  const double rad = 3.14159265358979323846 / 180.0;
-  double dlat = (lat2 - lat1) * rad;
-  double dlng = (lng2 - lng1) * rad;
-  double s1 = sin(dlat / 2.0);
-  double s2 = sin(dlng / 2.0);
-  double a = s1 * s1 + cos(lat1 * rad) * cos(lat2 * rad) * s2 * s2;
-  if (a > 1.0)
-    a = 1.0;
-  return 2.0 * TRIP_EARTH_RADIUS_M * asin(sqrt(a));
-}
 
 static int64_t trip_secs_to_ns(double s)
 {
@@ -215,7 +195,7 @@ static void trip_fix_from(trip_fix_t *f, const fleet_trip__state_t *st,
       int64_t dt = trip_span_ns(rec->ts_ns, st->last.ts_ns);
       int64_t gap = trip_secs_to_ns(p->max_gap_s);
       if (dt > 0 && (gap == 0 || dt < gap))
-        f->speed_kmh = trip_distance_m(st->last.lat, st->last.lng, rec->lat, rec->lng) /
+        f->speed_kmh = fleet_geo_distance_m(st->last.lat, st->last.lng, rec->lat, rec->lng) /
                        ((double)dt / 1e9) * 3.6;
     }
   }
@@ -360,7 +340,7 @@ static void trip_begin(fleet_trip__state_t *st, const trip_fix_t *f)
 /* Count the interval from the previous fix to `f` into the trip or its pause. */
 static void trip_extend(fleet_trip__state_t *st, const trip_fix_t *f, int64_t dt)
 {
-  double d = trip_distance_m(st->last.lat, st->last.lng, f->pt.lat, f->pt.lng);
+  double d = fleet_geo_distance_m(st->last.lat, st->last.lng, f->pt.lat, f->pt.lng);
   uint8_t lb = st->last_bits;
   int64_t moving = (lb & LB_MOVING) ? dt : 0;
   int64_t idle = (!(lb & LB_MOVING) && (lb & LB_IGN_ON)) ? dt : 0;
