@@ -86,6 +86,14 @@ static void report(fleet_ingestlog_t *lg, int event, const char *fmt, ...)
     lg->opts.on_event(event, msg, lg->opts.event_userdata);
 }
 
+/* The sync interval is coarse anyway; this clock costs a few ns. */
+static uint64_t coarse_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int sys_error(const fleet_ingestlog_t *lg, const char *op, uint64_t base, int err)
 {
   char name[FLEET_SEG_NAME_LEN + 1], buf[128];
@@ -134,6 +142,16 @@ static int roll(fleet_ingestlog_t *lg, uint64_t need)
 
   if (size < FLEET_SEG_FILE_HDR + need)
     size = FLEET_SEG_FILE_HDR + need;
+  if (lg->apos == FLEET_SEG_FILE_HDR) {
+    /* Still empty (its name is next_seq already): enlarge it for the big record. */
+    old = &lg->segs[lg->nsegs - 1];
+    if ((rc = prealloc_map(lg, &map, lg->afd, old->base, size)) != 0)
+      return rc;
+    munmap(lg->amap, (size_t)old->size);
+    lg->amap = map;
+    old->size = size;
+    return 0;
+  }
   if ((rc = fleet_seg__create(&fd, &lg->dir, lg->next_seq, 0)) != 0)
     return rc;
   if ((rc = prealloc_map(lg, &map, fd, lg->next_seq, size)) != 0 ||
@@ -351,7 +369,7 @@ int fleet_ingestlog_open(fleet_ingestlog_t **out, const char *dir,
     release(lg);
     return rc;
   }
-  lg->last_sync_ns = fleet_seg__mono_ns();
+  lg->last_sync_ns = coarse_ns();
   if (warnings.len > 0)
     fleet_error__set(FLEET_ECORRUPT, "%s", warnings.ptr);
   else
@@ -370,13 +388,6 @@ void fleet_ingestlog_free(fleet_ingestlog_t *lg)
 }
 
 /* ---- append and sync ------------------------------------------------------ */
-
-static uint64_t coarse_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int fleet_ingestlog_append(uint64_t *out_seq, fleet_ingestlog_t *lg, const char *topic,
                            const void *payload, size_t len)
@@ -429,9 +440,12 @@ int fleet_ingestlog_append(uint64_t *out_seq, fleet_ingestlog_t *lg, const char 
   lg->since_sync++;
   if (lg->opts.sync_every != 0 && lg->since_sync >= lg->opts.sync_every)
     sync_due = 1;
-  else if (lg->opts.sync_interval_ms != 0 &&
-           coarse_ns() - lg->last_sync_ns >= (uint64_t)lg->opts.sync_interval_ms * 1000000u)
-    sync_due = 1;
+  else if (lg->opts.sync_interval_ms != 0) {
+    uint64_t mono = coarse_ns();
+    if (mono > lg->last_sync_ns &&
+        mono - lg->last_sync_ns >= (uint64_t)lg->opts.sync_interval_ms * 1000000u)
+      sync_due = 1;
+  }
   pthread_mutex_unlock(&lg->mu);
   if (out_seq != NULL)
     *out_seq = seq;
