@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -263,6 +264,13 @@ int parse_time_arg(int64_t *out_ns, const char *s, int64_t now, const char *cmd,
 
 void format_double(char out[32], double v)
 {
+  /* Whole numbers as integers: -40, not -4e+01. */
+  if (v == (double)(long long)v && v > -9007199254740992.0 && v < 9007199254740992.0) {
+    snprintf(out, 32, "%lld", (long long)v);
+    if (v == 0 && signbit(v))
+      snprintf(out, 32, "-0");
+    return;
+  }
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(out, 32, "%.*g", prec, v);
     if (strtod(out, NULL) == v)
