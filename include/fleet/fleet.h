@@ -18,5 +18,6 @@
 #include "rules.h"
 #include "tracker.h"
 #include "history.h"
+#include "mqtt.h"
 
 #endif /* FLEET_FLEET_H */
