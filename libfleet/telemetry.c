@@ -126,35 +126,54 @@ static int digit(char c)
  * Parses `s`; on failure writes what is wrong into `why` (a phrase that
  * follows the quoted input: "is not a valid date (...)").
  */
-static int time_parse(int64_t *out, const char *s, size_t len, char *why, size_t cap)
+static int two_digits(const char *p)
+{
+  unsigned int a = (unsigned int)((unsigned char)p[0] - '0');
+  unsigned int b = (unsigned int)((unsigned char)p[1] - '0');
+  return a > 9 || b > 9 ? -1 : (int)(a * 10 + b);
+}
+
+/* Says which character of the date-time prefix is wrong (the slow path). */
+static int time_syntax_error(const char *s, size_t len, char *why, size_t cap)
 {
   /* D digit, T date/time separator, anything else literal. */
   static const char shape[] = "DDDD-DD-DDTDD:DD:DD";
-  int v[19];
   for (size_t i = 0; i < sizeof shape - 1; i++) {
-    char want = shape[i];
+    char want = shape[i], c = i < len ? s[i] : '\0';
+    bool ok = i < len && (want == 'D'   ? digit(c) >= 0
+                          : want == 'T' ? (c == 'T' || c == 't' || c == ' ')
+                                        : c == want);
+    if (ok)
+      continue;
     const char *what = want == 'D' ? "a digit" : want == 'T' ? "'T', 't' or ' '"
                        : want == '-' ? "'-'" : "':'";
-    if (i >= len) {
+    if (i >= len)
       snprintf(why, cap, "is not an RFC 3339 timestamp: it ends where %s is expected (offset %zu)",
                what, i);
-      return FLEET_EPARSE;
-    }
-    char c = s[i];
-    bool ok = want == 'D' ? (v[i] = digit(c)) >= 0
-              : want == 'T' ? (c == 'T' || c == 't' || c == ' ')
-                            : c == want;
-    if (!ok) {
+    else
       snprintf(why, cap, "is not an RFC 3339 timestamp: expected %s at offset %zu", what, i);
-      return FLEET_EPARSE;
-    }
+    return FLEET_EPARSE;
   }
-  int year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
-  int month = v[5] * 10 + v[6];
-  int day = v[8] * 10 + v[9];
-  int hour = v[11] * 10 + v[12];
-  int minute = v[14] * 10 + v[15];
-  int second = v[17] * 10 + v[18];
+  snprintf(why, cap, "is not an RFC 3339 timestamp");
+  return FLEET_EPARSE;
+}
+
+/*
+ * Parses `s`; on failure writes what is wrong into `why` (a phrase that
+ * follows the quoted input: "is not a valid date (...)").
+ */
+static int time_parse(int64_t *out, const char *s, size_t len, char *why, size_t cap)
+{
+  if (len < 19)
+    return time_syntax_error(s, len, why, cap);
+  int y_hi = two_digits(s), y_lo = two_digits(s + 2), month = two_digits(s + 5),
+      day = two_digits(s + 8), hour = two_digits(s + 11), minute = two_digits(s + 14),
+      second = two_digits(s + 17);
+  char sep = s[10];
+  if ((y_hi | y_lo | month | day | hour | minute | second) < 0 || s[4] != '-' || s[7] != '-' ||
+      !(sep == 'T' || sep == 't' || sep == ' ') || s[13] != ':' || s[16] != ':')
+    return time_syntax_error(s, len, why, cap);
+  int year = y_hi * 100 + y_lo;
 
   size_t i = 19;
   int64_t frac = 0;
@@ -972,6 +991,21 @@ static int fill_record(parse_ctx_t *c, json_t *root, const overflow_t *ovs, unsi
   return rc;
 }
 
+/* With at most MAX_DEPTH '{' and '[' bytes in all, nothing can nest too deep:
+ * memchr() settles the usual payload (one '{') without a byte loop. */
+static bool few_openers(const char *s, size_t len)
+{
+  const char *end = s + len;
+  unsigned int n = 0;
+  for (const char *p = s; (p = memchr(p, '{', (size_t)(end - p))) != NULL; p++)
+    if (++n > FLEET_TELEMETRY_MAX_DEPTH)
+      return false;
+  for (const char *p = s; (p = memchr(p, '[', (size_t)(end - p))) != NULL; p++)
+    if (++n > FLEET_TELEMETRY_MAX_DEPTH)
+      return false;
+  return true;
+}
+
 /* Rejects raw NUL bytes and nesting deeper than FLEET_TELEMETRY_MAX_DEPTH,
  * which jansson would otherwise follow down to its own, much larger, limit. */
 static int prescan(const char *s, size_t len)
@@ -980,6 +1014,8 @@ static int prescan(const char *s, size_t len)
   if (nul)
     return fleet_error__set(FLEET_EPARSE, "payload: NUL byte at offset %zu",
                             (size_t)(nul - s));
+  if (few_openers(s, len))
+    return 0;
   int depth = 0;
   for (size_t i = 0; i < len; i++) {
     char ch = s[i];
@@ -1129,6 +1165,21 @@ int fleet_telemetry_init(fleet_telemetry_t *rec, unsigned int version)
   return 0;
 }
 
+/* Clears what a parse may leave unset; the unused extras and the bytes after
+ * each string's terminator are not worth a 1 KiB memset per message. */
+static void reset_record(fleet_telemetry_t *r)
+{
+  r->vehicle_id[0] = '\0';
+  r->ts_ns = 0;
+  r->lat = r->lng = 0;
+  r->present = 0;
+  r->speed_kmh = r->heading_deg = r->odometer_km = r->battery_v = 0;
+  r->engine_temp_c = r->fuel_level_pct = 0;
+  r->ignition = 0;
+  r->driver_id[0] = '\0';
+  r->n_extras = 0;
+}
+
 int fleet_telemetry_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings,
                           const char *json, size_t len)
 {
@@ -1174,8 +1225,7 @@ int fleet_telemetry_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *wa
     return rc;
   }
 
-  memset(out, 0, sizeof *out);
-  out->version = FLEET_TELEMETRY_VERSION;
+  reset_record(out);
   parse_ctx_t ctx = {out, warnings, json};
   rc = fill_record(&ctx, root, ovs, (unsigned int)n_ov);
   json_decref(root);
@@ -1313,6 +1363,11 @@ static void w_put(writer_t *w, const char *s, size_t n)
 
 static void w_number(writer_t *w, double v)
 {
+  /* jansson reads "-0" as the integer 0: write a real to keep the sign. */
+  if (v == 0.0 && signbit(v)) {
+    W_LIT(w, "-0.0");
+    return;
+  }
   int n = fleet_numfmt__double(w->p, (size_t)(w->end - w->p), v);
   if (n < 0)
     w->overflow = true;

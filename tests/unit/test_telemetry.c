@@ -1088,6 +1088,14 @@ static void test_roundtrip_parsed_full_record(void **state)
   assert_int_equal(warns.count, 0);
   assert_int_equal(rec.n_extras, 7);
   roundtrip_check(&rec);
+  /* Negative zero keeps its sign through JSON. */
+  fleet_buf_t buf = FLEET_BUF_INIT;
+  encode_ok(&buf, &rec, NULL);
+  assert_non_null(strstr(buf.ptr, ",\"neg0\":-0.0}"));
+  fleet_telemetry_t back = FLEET_TELEMETRY_INIT;
+  assert_int_equal(fleet_telemetry_parse(&back, NULL, buf.ptr, buf.len), 0);
+  assert_true(signbit(back.extras[6].value));
+  fleet_buf_dispose(&buf);
 }
 
 static void test_roundtrip_random_records(void **state)
