@@ -149,7 +149,7 @@ static ds_hour_t *ds_hour(ds_vehicle_t *v, int64_t hour_ns)
   if (h)
     return h;
   if (v->n_hours == v->cap_hours) {
-    uint32_t ncap = v->cap_hours ? v->cap_hours * 2 : 4;
+    uint32_t ncap = v->cap_hours ? v->cap_hours * 2 : 2;
     ds_hour_t *nh = realloc(v->hours, ncap * sizeof(*nh));
     if (!nh) {
       fleet_error__oom();

@@ -25,25 +25,24 @@ int fleet_idmap__find(uint32_t *out_idx, const fleet_idmap__t *map, const char *
   uint32_t h = idmap_hash(key);
   size_t mask = map->cap - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
-    uint32_t s = map->slots[i];
-    if (s == 0)
+    const fleet_idmap__bucket_t *b = &map->b[i];
+    if (b->slot == 0)
       return 0;
-    if (map->hashes[i] == h && strcmp(key_of(ctx, s - 1), key) == 0) {
-      *out_idx = s - 1;
+    if (b->hash == h && strcmp(key_of(ctx, b->slot - 1), key) == 0) {
+      *out_idx = b->slot - 1;
       return 1;
     }
   }
 }
 
-static void idmap_place(uint32_t *hashes, uint32_t *slots, size_t cap, uint32_t h,
-                        uint32_t slot)
+static void idmap_place(fleet_idmap__bucket_t *buckets, size_t cap, uint32_t h, uint32_t slot)
 {
   size_t mask = cap - 1;
   size_t i = h & mask;
-  while (slots[i] != 0)
+  while (buckets[i].slot != 0)
     i = (i + 1) & mask;
-  hashes[i] = h;
-  slots[i] = slot;
+  buckets[i].hash = h;
+  buckets[i].slot = slot;
 }
 
 int fleet_idmap__insert(fleet_idmap__t *map, const char *key, uint32_t idx)
@@ -52,23 +51,17 @@ int fleet_idmap__insert(fleet_idmap__t *map, const char *key, uint32_t idx)
     return fleet_error__set(FLEET_ENOMEM, "idmap: more than %u entries", UINT32_MAX - 1u);
   if ((map->n + 1) * 2 > map->cap) {
     size_t ncap = map->cap ? map->cap * 2 : 16;
-    uint32_t *nh = calloc(ncap, sizeof(*nh));
-    uint32_t *ns = calloc(ncap, sizeof(*ns));
-    if (!nh || !ns) {
-      free(nh);
-      free(ns);
+    fleet_idmap__bucket_t *nb = calloc(ncap, sizeof(*nb));
+    if (!nb)
       return fleet_error__oom();
-    }
     for (size_t i = 0; i < map->cap; i++)
-      if (map->slots[i])
-        idmap_place(nh, ns, ncap, map->hashes[i], map->slots[i]);
-    free(map->hashes);
-    free(map->slots);
-    map->hashes = nh;
-    map->slots = ns;
+      if (map->b[i].slot)
+        idmap_place(nb, ncap, map->b[i].hash, map->b[i].slot);
+    free(map->b);
+    map->b = nb;
     map->cap = ncap;
   }
-  idmap_place(map->hashes, map->slots, map->cap, idmap_hash(key), idx + 1);
+  idmap_place(map->b, map->cap, idmap_hash(key), idx + 1);
   map->n++;
   return 0;
 }
@@ -77,10 +70,8 @@ void fleet_idmap__dispose(fleet_idmap__t *map)
 {
   if (!map)
     return;
-  free(map->hashes);
-  free(map->slots);
-  map->hashes = NULL;
-  map->slots = NULL;
+  free(map->b);
+  map->b = NULL;
   map->cap = 0;
   map->n = 0;
 }

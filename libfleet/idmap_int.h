@@ -19,14 +19,19 @@
 /** Returns the key of slot `idx` (borrowed), for comparisons. */
 typedef const char *(*fleet_idmap__key_fn)(const void *ctx, uint32_t idx);
 
+/** One bucket; hash and slot side by side so that a probe touches one cache line. */
+typedef struct fleet_idmap__bucket {
+  uint32_t hash; /**< 32-bit hash of the key */
+  uint32_t slot; /**< slot number + 1, 0 for an empty bucket */
+} fleet_idmap__bucket_t;
+
 typedef struct fleet_idmap {
-  uint32_t *hashes; /**< low 32 bits of each bucket's key hash */
-  uint32_t *slots;  /**< slot number + 1, 0 for an empty bucket */
-  size_t cap;       /**< buckets, 0 or a power of two */
-  size_t n;         /**< entries */
+  fleet_idmap__bucket_t *b; /**< the buckets */
+  size_t cap;               /**< buckets, 0 or a power of two */
+  size_t n;                 /**< entries */
 } fleet_idmap__t;
 
-#define FLEET_IDMAP__INIT {NULL, NULL, 0, 0}
+#define FLEET_IDMAP__INIT {NULL, 0, 0}
 
 /**
  * Find `key`. Returns 1 and sets *out_idx when present, else 0.

@@ -53,8 +53,10 @@
  * flush. Order: per vehicle by hour; across vehicles (tick, flush) in the
  * order vehicles first appeared. Deterministic for a given sequence of calls.
  *
- * Memory: per vehicle about 150 bytes plus about 600 bytes per hour held
- * (open hours, usually 1-2, plus history_hours).
+ * Memory: per vehicle about 130 bytes plus about 600 bytes per hour held, of
+ * which 456 are the map of seen seconds: 1-2 open hours plus history_hours,
+ * so about 2.5 KB in the steady state with the defaults, 1.3 KB with
+ * history_hours 0.
  *
  * Thread safety: a downsampler is used by one thread at a time; the callback
  * runs on the calling thread.
