@@ -23,8 +23,10 @@
  *        fix). STOP (the stop that the trip ends) is skipped when its duration
  *        would be 0, e.g. when the stream starts with an active fix.
  *     4. TRIP_END (reason IGNITION_OFF) when use_ignition is set, a trip is in
- *        progress and F reports ignition off: the trip ends at F (so 3 and 4
- *        may come from the same fix).
+ *        progress and F reports ignition off: the trip ends at F, or at
+ *        the first fix P of the pause the vehicle was already in (possible
+ *        when earlier fixes did not report the ignition). 3 and 4 may come
+ *        from the same fix.
  *   fleet_trip__tick(now): 1 or 2 with F.ts replaced by now (no fix is added).
  *   fleet_trip__flush(): TRIP_END (FLUSH) for a reported trip in progress, then
  *     STOP (FLEET_STOP_OPEN) for the stop in progress when it lasted > 0 s;

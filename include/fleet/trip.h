@@ -27,7 +27,8 @@
  *     at fleet_tripdet_tick() (the state of a fix holds until the next one);
  *     activity sooner than that makes the pause part of the trip;
  *   - IGNITION_OFF (use_ignition only): at a fix reporting ignition off,
- *     immediately;
+ *     immediately (at its first inactive fix if the vehicle was already
+ *     pausing);
  *   - DATA_GAP: at the last fix before two consecutive fixes at least
  *     max_gap_s apart (Traccar's "minimal no data duration"), or at its first
  *     inactive fix when the vehicle was pausing; the interval across the gap
