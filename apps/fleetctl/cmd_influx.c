@@ -27,7 +27,7 @@ static const char *result_text(fleet_history_ensure_result_t r)
   switch (r) {
   case FLEET_HISTORY_ENSURE_CREATED: return "created";
   case FLEET_HISTORY_ENSURE_ALTERED: return "retention changed";
-  case FLEET_HISTORY_ENSURE_EXISTS: return "exists already (retention left as it is)";
+  case FLEET_HISTORY_ENSURE_EXISTS: return "exists already";
   default: return "unchanged";
   }
 }
@@ -171,6 +171,9 @@ static int init_cmd(int argc, char **argv)
     if (o.cfg.api == FLEET_INFLUX_API_V1)
       printf("%s: %s (retention policy %s, duration %s, default)\n", tiers[t].db,
              result_text(res), tiers[t].rp[0] ? tiers[t].rp : "autogen", dur);
+    else if (res == FLEET_HISTORY_ENSURE_EXISTS)
+      printf("%s: exists already (InfluxDB 3 cannot change its retention; asked for %s)\n",
+             tiers[t].db, dur);
     else
       printf("%s: %s (retention %s)\n", tiers[t].db, result_text(res), dur);
   }

@@ -142,6 +142,61 @@ influx bucket create --host http://db.example:8086 --org 'my org' --name telemet
 influx v1 dbrp create --host http://db.example:8086 --org 'my org' --db telemetry_downsampled --rp autogen --default --bucket-id BUCKET_ID_OF_telemetry_downsampled
 EOF
 
+# v3 --apply: POST /api/v3/configure/database, seen by a small stand-in server
+# that answers 200 for a new database and 409 for an existing one.
+cat >"$tmp/v3stub.py" <<'EOF'
+import http.server, json, sys
+log, portfile = sys.argv[1], sys.argv[2]
+seen = set()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with open(log, "a") as f:
+            f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
+                                "type": self.headers.get("Content-Type"), "body": body}) + "\n")
+        db = json.loads(body)["db"]
+        code = 409 if db in seen else 200
+        seen.add(db)
+        out = b'{"error":"attempted to create a resource that already exists"}' if code == 409 else b""
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(portfile + ".tmp", "w").write(str(srv.server_address[1]))
+import os
+os.rename(portfile + ".tmp", portfile)
+srv.serve_forever()
+EOF
+"$PY" "$tmp/v3stub.py" "$tmp/v3.log" "$tmp/v3.port" &
+v3pid=$!
+for _ in $(seq 100); do [ -s "$tmp/v3.port" ] && break; sleep 0.1; done
+V3="http://127.0.0.1:$(cat "$tmp/v3.port")"
+printf 'tok-3\n' >"$tmp/v3token"
+run "$F" influx init --influx "$V3" --influx-api v3 --apply --token-file "$tmp/v3token" \
+  --downsampled-duration INF
+expect_rc 0
+expect_out "$tmp/out" <<'EOF'
+telemetry_raw: created (retention 7d)
+telemetry_downsampled: created (retention INF)
+EOF
+run "$F" influx init --influx "$V3" --influx-api v3 --apply --token-file "$tmp/v3token"
+expect_rc 0
+expect_out "$tmp/out" <<'EOF'
+telemetry_raw: exists already (InfluxDB 3 cannot change its retention; asked for 7d)
+telemetry_downsampled: exists already (InfluxDB 3 cannot change its retention; asked for 365d)
+EOF
+kill "$v3pid" 2>/dev/null || true
+wait "$v3pid" 2>/dev/null || true
+expect_out "$tmp/v3.log" <<'EOF'
+{"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_raw\",\"retention_period\":\"7d\"}"}
+{"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_downsampled\"}"}
+{"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_raw\",\"retention_period\":\"7d\"}"}
+{"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_downsampled\",\"retention_period\":\"365d\"}"}
+EOF
+
 # Bad command lines.
 run "$F" influx init --raw-duration 10m
 expect_rc 2
