@@ -1317,10 +1317,14 @@ struct snap_entry {
   fleet_zone_t *zone;
 };
 
-/* One STRtree item: a zone's box (a zone with two boxes has two items). */
+/* One STRtree item: a zone's box (a zone with two boxes has two items). The
+ * polygon test's inputs are copied in, so a lookup that meets a polygon does
+ * not touch the zone itself (one cache miss less per candidate). */
 struct snap_item {
+  const GEOSPreparedGeometry *prep; /* polygons only */
   const fleet_zone_t *zone;
   uint32_t key;
+  int polygon;
 };
 
 struct fleet_zoneset_snapshot {
@@ -1412,8 +1416,10 @@ static int snapshot_build(fleet_zoneset_snapshot_t **out, fleet_zone_t *const *b
     s->by_id[s->count] = &s->entries[s->count];
     s->count++;
     for (int b = 0; b < z->nboxes; b++) {
+      s->items[s->nitems].prep = z->prep;
       s->items[s->nitems].zone = z;
       s->items[s->nitems].key = k;
+      s->items[s->nitems].polygon = z->kind == FLEET_ZONE_POLYGON;
       s->nitems++;
       s->env[0] = fmin(s->env[0], z->boxes[b][0]);
       s->env[1] = fmin(s->env[1], z->boxes[b][1]);
@@ -1556,6 +1562,11 @@ static void on_candidate(void *item, void *userdata) {
     return;
   switch (q->mode) {
   case Q_POINT:
+    if (it->polygon && q->pt_alt == NULL) {
+      char c = GEOSPreparedCovers_r(q->geos->ctx, it->prep, q->pt);
+      in = c == 2 ? FLEET_EINTERNAL : c;
+      break;
+    }
     in = fleet_zone__test(z, q->geos->ctx, q->pt, q->lat, q->lng);
     /* At lng -180 a polygon spanning both edges of the map is tested at +180
      * too (its box holds both), the twin pass skips it. */

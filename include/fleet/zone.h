@@ -12,7 +12,9 @@
  *   latitude, not a buffer in degrees.
  * - a corridor: a GeoJSON LineString plus a `width_m` property, the corridor's
  *   TOTAL width in metres (> 0). A position is inside when its distance to the
- *   polyline (fleet_geo_segment_distance_m) is <= width_m / 2.
+ *   polyline (fleet_geo_segment_distance_m) is <= width_m / 2; the ends are
+ *   rounded. That distance is exact to about 1 cm + 1e-5 of itself, so a
+ *   position within a centimetre of the edge may fall on either side.
  *
  * Every zone carries an id (the Feature's "id" member, a string or an integer,
  * else properties.id; required), a name (properties.name, defaulting to the
@@ -27,12 +29,15 @@
  *   RFC 7946 §3.1.9 asks. Polygons touching ±180 or ±90 are fine.
  * - Circles are exact everywhere: across the antimeridian, and around or over
  *   a pole (the index then uses two boxes, or a polar cap).
- * - Corridors: a segment spanning more than 180 degrees of longitude is
- *   rejected (FLEET_EGEOMETRY); a corridor may otherwise cross ±180. Because
+ * - Corridors: a segment spanning 180 degrees of longitude or more is
+ *   rejected (FLEET_EGEOMETRY); the corridor's width may reach across ±180
+ *   (vertices at exactly ±180 are fine too). Because
  *   corridor distances use a local projection, a corridor must stay within
  *   ±FLEET_ZONE_CORRIDOR_LAT_MAX degrees of latitude including its
  *   half-width; beyond that it is rejected with FLEET_ERANGE.
- * - Lookups take a longitude in [-180, 180]; 180 and -180 are the same place.
+ * - Lookups take a longitude in [-180, 180]; 180 and -180 are the same place,
+ *   and at latitude ±90 every longitude is the pole. fleet_zone_contains()
+ *   and the zone set's lookups give identical answers everywhere.
  *
  * Thread safety:
  * - A fleet_zone_t is immutable once created and reference-counted: every
