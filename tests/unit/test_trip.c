@@ -513,6 +513,32 @@ static void test_ignition_mode(void **state)
   log_free(&log);
 }
 
+/* Ignition off while already pausing (a fix without ignition stopped first):
+ * the trip ends at that first inactive fix. */
+static void test_ignition_off_while_pausing(void **state)
+{
+  (void)state;
+  fleet_trip_params_t p = FLEET_TRIP_PARAMS_INIT;
+  p.use_ignition = 1;
+  const fix_t fx[] = {
+    {0, 0.00, 50, 1, NONE, NONE},      {60, 0.01, 50, 1, NONE, NONE},
+    {120, 0.02, 50, 1, NONE, NONE},    {180, 0.03, 50, 1, NONE, NONE},
+    {240, 0.04, 0, NO_IGN, NONE, NONE}, /* inactive by speed: the pause starts */
+    {270, 0.04, 0, 0, NONE, NONE},      /* ignition off */
+  };
+  evlog_t log = {0};
+  fleet_tripdet_t *det = det_new(&p, &log);
+  feed_all(det, "v", fx, FLEET_ARRAY_LEN(fx));
+  assert_int_equal(log.n, 2);
+  const fleet_trip_t *t = &log.ev[1].trip;
+  assert_int_equal(t->end_reason, FLEET_TRIP_END_IGNITION_OFF);
+  assert_int_equal(t->end_ns, AT(240));
+  assert_int_equal(t->n_fixes, 5);
+  assert_near(t->moving_s, 240.0, 0.0);
+  fleet_tripdet_free(det);
+  log_free(&log);
+}
+
 /* In ignition mode, fixes without ignition fall back to their speed. */
 static void test_ignition_mode_fallback(void **state)
 {
@@ -1272,6 +1298,7 @@ int main(void)
     cmocka_unit_test(test_zero_minimums),
     cmocka_unit_test(test_ignition_mode),
     cmocka_unit_test(test_ignition_mode_fallback),
+    cmocka_unit_test(test_ignition_off_while_pausing),
     cmocka_unit_test(test_odometer),
     cmocka_unit_test(test_stale_and_duplicates),
     cmocka_unit_test(test_tick),
