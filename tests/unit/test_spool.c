@@ -472,6 +472,10 @@ typedef struct crash_arg {
   int sync_before_death;
 } crash_arg_t;
 
+/* The crashing child's handle stays reachable, so leak checkers do not flag
+ * the deliberate missing close. */
+static fleet_spool_t *volatile crash_handle;
+
 /* Runs in a child process: no cmocka asserts here, failures become exit codes. */
 static int crash_child(void *arg)
 {
@@ -486,6 +490,7 @@ static int crash_child(void *arg)
   o.fsync_interval_ms = 3600 * 1000;
   if (fleet_spool_open(&sp, a->path, &o) != 0)
     return 10;
+  crash_handle = sp;
   for (uint64_t i = 1; i <= 10; i++) {
     size_t len = segtest_payload(buf, sizeof buf, i, 300, 0);
     if (fleet_spool_append(&seq, sp, buf, len) != 0 || seq != i)
@@ -494,6 +499,7 @@ static int crash_child(void *arg)
   for (uint64_t i = 1; i <= 4; i++)
     if (fleet_spool_peek(&b, &seq, sp) != 0 || seq != i || fleet_spool_ack(sp, seq) != 0)
       return 12;
+  fleet_buf_dispose(&b);
   if (a->sync_before_death && fleet_spool_sync(sp) != 0)
     return 13;
   return 0; /* dies without fleet_spool_free() */
