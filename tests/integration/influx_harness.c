@@ -265,7 +265,8 @@ json_t *ih_influx_query(const char *url, const char *db, const char *q)
   fleet_buf_t form = FLEET_BUF_INIT, body = FLEET_BUF_INIT, u = FLEET_BUF_INIT;
   fleet_buf_append(&u, url, strlen(url));
   fleet_buf_append(&u, "/query", 6);
-  fleet_buf_append(&form, "q=", 2);
+  /* Integer nanosecond timestamps, so tests compare them exactly. */
+  fleet_buf_append(&form, "epoch=ns&q=", 11);
   fleet_buf_append(&form, eq, strlen(eq));
   if (edb) {
     fleet_buf_append(&form, "&db=", 4);

@@ -66,7 +66,10 @@ void ih_influxd_stop(ih_server_t *s);
 long ih_http(fleet_buf_t *body, const char *method, const char *url, const char *data,
              size_t len);
 
-/** Run an InfluxQL statement via POST /query (db may be NULL). Returns the parsed answer. */
+/**
+ * Run an InfluxQL statement via POST /query (db may be NULL), timestamps as
+ * integer nanoseconds (epoch=ns). Returns the parsed answer or NULL.
+ */
 json_t *ih_influx_query(const char *url, const char *db, const char *q);
 
 /**
