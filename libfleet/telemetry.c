@@ -13,7 +13,10 @@
 
 /* How much of an offending value a message shows. */
 #define SHOW_MAX 40
-#define SHOW_BUF (SHOW_MAX * 4 + 8)
+#define SHOW_BUF (SHOW_MAX + 8)
+/* Shorter excerpts inside warnings, which must fit FLEET_TELEMETRY_WARNING_LEN. */
+#define SHOW_WARN 24
+#define SHOW_NUMBER 24
 
 /* JSON_DECODE_ANY so that a top-level array or number gets our precise message. */
 #define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
@@ -29,39 +32,35 @@ char *fleet_telemetry__quote(char *out, size_t cap, const char *s, size_t len,
   static const char hex[] = "0123456789abcdef";
   if (!cap)
     return out;
-  size_t o = 0;
-  size_t show = len < max_show ? len : max_show;
-  /* Worst case per byte is 4 (\xNN); keep room for the quote, "..." and NUL. */
-#define ROOM(n) (o + (n) + 5 <= cap)
-  if (ROOM(0))
+  /* Room for the closing quote, "..." and the terminator. */
+  size_t limit = cap > 5 ? cap - 5 : 0;
+  if (limit > max_show + 1)
+    limit = max_show + 1;
+  size_t o = 0, i = 0;
+  if (o < limit)
     out[o++] = '"';
-  for (size_t i = 0; i < show && s; i++) {
+  for (; i < len && s; i++) {
     unsigned char c = (unsigned char)s[i];
+    char e[4];
+    size_t n;
     if (c == '"' || c == '\\') {
-      if (!ROOM(2))
-        break;
-      out[o++] = '\\';
-      out[o++] = (char)c;
+      e[0] = '\\', e[1] = (char)c, n = 2;
     } else if (c >= 0x20 && c < 0x7f) {
-      if (!ROOM(1))
-        break;
-      out[o++] = (char)c;
+      e[0] = (char)c, n = 1;
     } else {
-      if (!ROOM(4))
-        break;
-      out[o++] = '\\';
-      out[o++] = 'x';
-      out[o++] = hex[c >> 4];
-      out[o++] = hex[c & 15];
+      e[0] = '\\', e[1] = 'x', e[2] = hex[c >> 4], e[3] = hex[c & 15], n = 4;
     }
+    if (o + n > limit)
+      break;
+    memcpy(out + o, e, n);
+    o += n;
   }
   if (o + 1 < cap)
     out[o++] = '"';
-  if (show < len && o + 4 < cap) {
+  if (i < len && o + 4 <= cap) {
     memcpy(out + o, "...", 3);
     o += 3;
   }
-#undef ROOM
   out[o < cap ? o : cap - 1] = '\0';
   return out;
 }
@@ -669,6 +668,7 @@ typedef struct parse_ctx {
 } parse_ctx_t;
 
 static void warn(parse_ctx_t *c, const char *fmt, ...) FLEET_PRINTF(2, 3);
+static const char *json_type_name(const json_t *j);
 
 static void warn(parse_ctx_t *c, const char *fmt, ...)
 {
@@ -709,9 +709,9 @@ static const char *number_text(char *buf, size_t cap, const parse_ctx_t *c, cons
 {
   if (m->ov) {
     /* The token is digits, signs, '.' and 'e' only: safe to show as is. */
-    size_t n = m->ov->len < SHOW_MAX ? m->ov->len : SHOW_MAX;
+    size_t n = m->ov->len < SHOW_NUMBER ? m->ov->len : SHOW_NUMBER;
     snprintf(buf, cap, "%.*s%s", (int)n, c->payload + m->ov->off,
-             m->ov->len > SHOW_MAX ? "..." : "");
+             m->ov->len > SHOW_NUMBER ? "..." : "");
     return buf;
   }
   if (json_is_integer(m->val)) {
@@ -744,7 +744,7 @@ static const char *got_text(char *buf, size_t cap, const parse_ctx_t *c, const m
   case JSON_STRING:
     snprintf(buf, cap, "a string (%s)",
              fleet_telemetry__quote(v, sizeof v, json_string_value(m->val),
-                                    json_string_length(m->val), SHOW_MAX));
+                                    json_string_length(m->val), SHOW_WARN));
     return buf;
   case JSON_INTEGER:
   case JSON_REAL:
@@ -804,7 +804,7 @@ static void opt_driver_id(parse_ctx_t *c, const member_t *m)
   const char *why = driver_problem(s, len, b, sizeof b);
   if (why) {
     warn(c, "driver_id: %s %s; field dropped",
-         fleet_telemetry__quote(g, sizeof g, s, len, 24), why);
+         fleet_telemetry__quote(g, sizeof g, s, len, SHOW_WARN), why);
     return;
   }
   memcpy(c->rec->driver_id, s, len);
@@ -824,7 +824,7 @@ static void opt_vehicle_id(parse_ctx_t *c, const member_t *m)
   const char *s = json_string_value(m->val);
   size_t len = json_string_length(m->val);
   if (vid_problem(s, len, b, sizeof b)) {
-    warn(c, "vehicle_id: %s %s; field dropped", fleet_telemetry__quote(g, sizeof g, s, len, 24),
+    warn(c, "vehicle_id: %s %s; field dropped", fleet_telemetry__quote(g, sizeof g, s, len, SHOW_WARN),
          b);
     return;
   }
@@ -845,14 +845,14 @@ static void extra_field(parse_ctx_t *c, const member_t *m)
   } else {
     if (!json_is_null(m->val))
       warn(c, "%s: only numbers and booleans are kept as extra fields, got %s; field dropped",
-           fleet_telemetry__quote(qk, sizeof qk, m->key, m->key_len, 24),
-           got_text(g, sizeof g, c, m));
+           fleet_telemetry__quote(qk, sizeof qk, m->key, m->key_len, SHOW_WARN),
+           json_type_name(m->val));
     return;
   }
   const char *why = extra_name_problem(m->key, m->key_len, b, sizeof b);
   if (why) {
     warn(c, "extra field %s: %s; field dropped",
-         fleet_telemetry__quote(qk, sizeof qk, m->key, m->key_len, 24), why);
+         fleet_telemetry__quote(qk, sizeof qk, m->key, m->key_len, SHOW_WARN), why);
     return;
   }
   if (!isfinite(v)) {

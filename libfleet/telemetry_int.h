@@ -21,8 +21,9 @@ bool fleet_telemetry__equal(const fleet_telemetry_t *a, const fleet_telemetry_t 
 
 /**
  * Write `len` bytes of `s` to `out` as a double-quoted excerpt for a message:
- * '"' and '\\' escaped, bytes outside printable ASCII as \xNN, and "..." after
- * the closing quote when the text was cut at `max_show` bytes. Always
+ * '"' and '\\' escaped, bytes outside printable ASCII as \xNN, at most
+ * `max_show` characters between the quotes, and "..." after the closing quote
+ * when the text was cut. Never writes more than `cap` bytes; always
  * NUL-terminates (when `cap` > 0). Returns `out`.
  */
 char *fleet_telemetry__quote(char *out, size_t cap, const char *s, size_t len,

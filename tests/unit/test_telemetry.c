@@ -677,8 +677,8 @@ static void test_warn_unknown_string_array_object(void **state)
 {
   (void)state;
   expect_one_warning(BASE ",\"note\":\"hello\"}",
-                     "\"note\": only numbers and booleans are kept as extra fields, got a string "
-                     "(\"hello\"); field dropped");
+                     "\"note\": only numbers and booleans are kept as extra fields, got a string; "
+                     "field dropped");
   expect_one_warning(BASE ",\"tags\":[1,2]}",
                      "\"tags\": only numbers and booleans are kept as extra fields, got an "
                      "array; field dropped");
@@ -695,6 +695,41 @@ static void test_warn_nested_overflow_dropped(void **state)
   expect_one_warning(BASE ",\"arr\":[1e400,99999999999999999999]}",
                      "\"arr\": only numbers and booleans are kept as extra fields, got an "
                      "array; field dropped");
+}
+
+/* Even the longest warnings fit their slot with the "; field dropped" ending. */
+static void test_warnings_fit(void **state)
+{
+  (void)state;
+  static const char *const members[] = {
+    "\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
+    "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\":\"x\"",
+    "\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
+    "\\u00e9\\u00e9\\u00e9\":1",
+    "\"abcdefghijklmnopqrstuvwxyz012345\":-1e999999999999999999999999999999999",
+    "\"engine_temp\":-1e99999999999999999999999999999999999",
+    "\"engine_temp\":\"\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001"
+    "\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\"",
+    "\"ignition\":\"\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001"
+    "\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\\u0001\"",
+    "\"driver_id\":\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
+    "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
+    "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u0085\"",
+    "\"vehicle_id\":\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
+    "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
+    "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\"",
+  };
+  for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+    char json[1024];
+    snprintf(json, sizeof json, BASE ",%s}", members[i]);
+    if (parse(json) != 0)
+      fail_msg("%s: %s", members[i], fleet_error_last());
+    assert_int_equal(warns.count, 1);
+    size_t n = strlen(warns.msg[0]);
+    if (n < 15 || n >= FLEET_TELEMETRY_WARNING_LEN - 1 ||
+        strcmp(warns.msg[0] + n - 15, "; field dropped") != 0)
+      fail_msg("warning cut or malformed (%zu bytes): %s", n, warns.msg[0]);
+  }
 }
 
 static void test_warnings_overflow_counted(void **state)
@@ -1492,6 +1527,7 @@ int main(void)
     cmocka_unit_test(test_warn_too_many_extras),
     cmocka_unit_test(test_warn_unknown_string_array_object),
     cmocka_unit_test(test_warn_nested_overflow_dropped),
+    cmocka_unit_test(test_warnings_fit),
     cmocka_unit_test(test_warnings_overflow_counted),
     cmocka_unit_test(test_time_basic),
     cmocka_unit_test(test_time_offsets),
