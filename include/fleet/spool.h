@@ -142,8 +142,9 @@ typedef enum fleet_spool_event {
  * @param userdata the options' `event_userdata`.
  *
  * Runs on the thread of the call that found the event (fleet_spool_open(),
- * fleet_spool_append() or fleet_spool_peek()), with the spool's mutex held:
- * it must not call fleet_spool_* functions on the same handle.
+ * fleet_spool_append(), fleet_spool_peek() or fleet_spool_ack()), with the
+ * spool's mutex held: it must not call fleet_spool_* functions on the same
+ * handle.
  */
 typedef void (*fleet_spool_event_cb)(int event, uint64_t records,
                                      const char *message, void *userdata);
