@@ -415,7 +415,8 @@ expect_rc 0
 expect_grep "$tmp/err" "history: 70 points of tier-v from the hourly tier" 1
 what="hourly CSV header"
 [ "$(head -1 "$tmp/out")" = "vehicle_id,ts,lat,lng,samples,last_ts,speed_mean,speed_max,distance_m,moving_s,idle_s,fuel_min,fuel_max,battery_min,battery_max,fleet_id,device_type" ] && pass || fail "$(head -1 "$tmp/out")"
-run "$F" history tier-v --from "$(iso $((now - 9000)))" --to "$TO" --tier hourly --json
+# From the start of the hour two hours before this one: exactly two hourly points.
+run "$F" history tier-v --from "$(iso $((hour - 7200)))" --to "$TO" --tier hourly --json
 expect_rc 0
 expect_grep "$tmp/err" "history: 2 points of tier-v from the hourly tier" 1
 expect_grep "$tmp/out" "\"hourly\":{\"samples\":" 2
