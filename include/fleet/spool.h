@@ -212,7 +212,9 @@ typedef struct fleet_spool_stats {
 /**
  * Open (creating it when missing, mode 0700) the spool directory `dir`, scan
  * its segments, repair a torn tail, skip corrupt regions and position the
- * consumer after the checkpoint.
+ * consumer after the checkpoint. Every stored record not below the checkpoint
+ * is read and CRC-checked once, so opening a large spool takes as long as
+ * reading it (segments wholly acknowledged are deleted unread).
  *
  * @param out  receives the handle (owned: release with fleet_spool_free()).
  *             Set to NULL on failure.
