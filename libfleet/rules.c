@@ -936,6 +936,16 @@ struct fleet_rules__vstate {
 
 #define NO_ALERT INT64_MIN
 
+/* later - earlier, saturated: timestamps may lie anywhere in 1678-2261 and the
+ * clock given to a tick anywhere at all, so a plain difference could overflow. */
+static int64_t span_ns(int64_t later, int64_t earlier)
+{
+  int64_t d;
+  if (__builtin_sub_overflow(later, earlier, &d))
+    return later > earlier ? INT64_MAX : INT64_MIN;
+  return d;
+}
+
 static fuel_ext_t *exts(fleet_rules__vstate_t *vs)
 {
   return (fuel_ext_t *)(void *)(vs->slots + vs->n);
@@ -1046,7 +1056,7 @@ static int fire(slot_t *s, const rule_int_t *r, int64_t ts, fleet_alert_t *a,
                 const emitter_t *em)
 {
   if (s && r->cooldown_ns > 0) {
-    if (s->last_alert_ns != NO_ALERT && ts - s->last_alert_ns < r->cooldown_ns)
+    if (s->last_alert_ns != NO_ALERT && span_ns(ts, s->last_alert_ns) < r->cooldown_ns)
       return 0;
     s->last_alert_ns = ts;
   }
@@ -1080,7 +1090,7 @@ static bool episode_step(slot_t *s, const rule_int_t *r, int64_t ts, double v, d
     s->since_ns = ts;
     break;
   }
-  if (ts - s->since_ns < r->min_dur_ns)
+  if (span_ns(ts, s->since_ns) < r->min_dur_ns)
     return false;
   s->phase = PH_ACTIVE;
   return true;
@@ -1154,7 +1164,8 @@ static int eval_fuel(slot_t *s, fuel_ext_t *q, const rule_int_t *r,
   }
   /* Forget levels older than the window, then those not above the new one. */
   size_t drop = 0;
-  while (drop < s->nq && ts - (s->since_ns + (int64_t)q->t_ms[drop] * 1000000) > r->window_ns)
+  while (drop < s->nq &&
+         span_ns(ts, s->since_ns + (int64_t)q->t_ms[drop] * 1000000) > r->window_ns)
     drop++;
   size_t n = s->nq;
   if (drop) {
@@ -1194,7 +1205,7 @@ static int eval_fuel(slot_t *s, fuel_ext_t *q, const rule_int_t *r,
   a.value = fell / 100.0;
   a.limit = r->pub.drop_pct;
   double from = q->lvl[0] / 100.0;
-  double secs = (double)(ts - s->since_ns) / NS_PER_S;
+  double secs = ((double)ts - (double)s->since_ns) / NS_PER_S;
   snprintf(m, sizeof m, "fuel level fell %s points, from %s%% to %s%%, in %s s", num1(a1, a.value),
            num1(a2, from), num1(a3, lvl / 100.0), num1(a4, secs));
   fuel_reset(s, q, ts, lvl);
@@ -1307,14 +1318,14 @@ int fleet_rules__eval_tick(fleet_rules__vstate_t *vs, const fleet_ruleset_t *rs,
     slot_t *s = &vs->slots[k];
     const rule_int_t *r = &rs->rules[s->rule];
     if (r->pub.type != FLEET_RULE_OFFLINE || s->phase == PH_ACTIVE ||
-        now_ns - last_ts_ns < r->after_ns)
+        span_ns(now_ns, last_ts_ns) < r->after_ns)
       continue;
     s->phase = PH_ACTIVE;
     char m[FLEET_ALERT_MESSAGE_MAX], a1[FLEET_NUMFMT_DOUBLE_MAX];
     fleet_alert_t a;
     memset(&a, 0, sizeof a);
     a.message = m;
-    a.value = (double)(now_ns - last_ts_ns) / NS_PER_S;
+    a.value = ((double)now_ns - (double)last_ts_ns) / NS_PER_S;
     a.limit = r->pub.after_s;
     snprintf(m, sizeof m, "no data for %s s", num1(a1, a.value));
     int rc = fire(s, r, now_ns, &a, &em);

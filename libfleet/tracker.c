@@ -142,6 +142,16 @@ typedef struct relay {
   const char *zone_name;
 } relay_t;
 
+/* later - earlier, saturated (see rules.c): record times span 1678-2261 and the
+ * tick clock is any int64. */
+static int64_t span_ns(int64_t later, int64_t earlier)
+{
+  int64_t d;
+  if (__builtin_sub_overflow(later, earlier, &d))
+    return later > earlier ? INT64_MAX : INT64_MIN;
+  return d;
+}
+
 static vehicle_t *vat(const fleet_tracker_t *t, size_t i)
 {
   return &t->chunks[i >> CHUNK_SHIFT][i & (CHUNK - 1)];
@@ -677,13 +687,13 @@ static int zones_update(fleet_tracker_t *t, vehicle_t *v, bool same_place)
       np.lat = v->lat;
       np.lng = v->lng;
     }
-    if (np.count >= t->debounce_fixes && ts - np.first_ns >= t->debounce_ns) {
+    if (np.count >= t->debounce_fixes && span_ns(ts, np.first_ns) >= t->debounce_ns) {
       zev_t z = {k, in_l, np.first_ns, np.lat, np.lng, 0};
       if (in_l) {
         zin_t zi = {k, 0, np.first_ns};
         rc = push_in(t, &n_in, zi);
       } else {
-        z.dwell_s = (double)(np.first_ns - cur->since_ns) / NS_PER_S;
+        z.dwell_s = ((double)np.first_ns - (double)cur->since_ns) / NS_PER_S;
       }
       if (rc || (rc = push_ev(t, &n_ev, z)))
         return rc;
@@ -767,7 +777,7 @@ int fleet_tracker_feed(fleet_tracker_t *t, const fleet_telemetry_t *rec)
   if (rec->present & FLEET_TELEMETRY_SPEED) {
     moving = rec->speed_kmh > params->speed_threshold_kmh;
   } else if (had) {
-    double dt = (double)(rec->ts_ns - v->ts_ns) / NS_PER_S;
+    double dt = ((double)rec->ts_ns - (double)v->ts_ns) / NS_PER_S;
     double d = fleet_geo_distance_m(v->lat, v->lng, rec->lat, rec->lng);
     moving = d / dt * 3.6 > params->speed_threshold_kmh;
   } else {
@@ -826,7 +836,7 @@ int fleet_tracker_tick(fleet_tracker_t *t, int64_t now_ns)
       rc = fleet_rules__eval_tick(v->rules, t->rules, v->ts_ns, now_ns, alert_relay, &r);
     if (rc)
       return rc;
-    if (t->offline_ns > 0 && now_ns - v->ts_ns >= t->offline_ns)
+    if (t->offline_ns > 0 && span_ns(now_ns, v->ts_ns) >= t->offline_ns)
       v->flags |= V_OFFLINE;
   }
   return t->ds ? fleet_downsampler_tick(t->ds, now_ns) : 0;
