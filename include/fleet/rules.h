@@ -210,11 +210,12 @@ FLEET_API int fleet_ruleset_add(fleet_ruleset_t *rs, const fleet_rule_t *rule);
 /** Number of rules (0 for NULL). */
 FLEET_API size_t fleet_ruleset_count(const fleet_ruleset_t *rs);
 
-/** The i-th rule, in the order added; borrowed, valid while the set lives.
+/** The i-th rule, in the order added; borrowed, valid until the next
+ *  fleet_ruleset_add() or until the set is freed (a frozen set never changes).
  *  NULL when out of range. */
 FLEET_API const fleet_rule_t *fleet_ruleset_get(const fleet_ruleset_t *rs, size_t i);
 
-/** The rule with this id, or NULL. */
+/** The rule with this id (borrowed, as for fleet_ruleset_get()), or NULL. */
 FLEET_API const fleet_rule_t *fleet_ruleset_find(const fleet_ruleset_t *rs, const char *id);
 
 /**
