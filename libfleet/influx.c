@@ -605,6 +605,7 @@ typedef struct batch {
   uint64_t points;
   uint64_t first_seq, last_seq; /* durable mode: the spool records it mirrors */
   int64_t born_ms;
+  uint64_t id; /* unique per writer: names the batch for pre-compression */
 } batch_t;
 
 /* Byte range [a, b) of line-aligned data still to deliver. */
@@ -621,6 +622,7 @@ typedef struct inflight {
   range_t *stack;
   size_t n, cap;
   uint64_t seq; /* SRC_SPOOL: the record; SRC_MEM durable: last record mirrored */
+  uint64_t batch_id; /* SRC_MEM: the batch's id */
 } inflight_t;
 
 struct fleet_influx_writer {
@@ -643,6 +645,7 @@ struct fleet_influx_writer {
   batch_t *head, *tail; /* sealed, oldest first */
   uint64_t mem_bytes, mem_points; /* cur + sealed */
   uint64_t inf_bytes, inf_points; /* in flight from memory */
+  uint64_t next_batch_id;
   inflight_t inf;                 /* touched only by the writer thread */
   fleet_buf_t scratch;
   uint64_t delivered_seq;  /* durable: every record <= this is acknowledged */
@@ -663,6 +666,7 @@ struct fleet_influx_writer {
 
   /* Writer thread only. */
   CURL *curl;
+  CURLM *multi;
   struct curl_slist *hdrs;
   z_stream z;
   int z_ready;
@@ -670,6 +674,9 @@ struct fleet_influx_writer {
   int resp_truncated;
   int64_t retry_after_ms;
   uint64_t rng;
+  /* The next memory batch, gzip'ed while the current request is in flight. */
+  fleet_buf_t pre_src, pre_gz;
+  uint64_t pre_id;
 };
 
 static int64_t mono_ms(void)
@@ -784,6 +791,7 @@ static batch_t *cur_batch_locked(fleet_influx_writer_t *w)
     return NULL;
   }
   b->born_ms = mono_ms();
+  b->id = ++w->next_batch_id;
   w->cur = b;
   /* The writer must arm its flush timer for the new batch. */
   pthread_cond_signal(&w->cv_work);
@@ -957,7 +965,7 @@ int fleet_influx_writer_write_lines(fleet_influx_writer_t *w, const char *data, 
 {
   if (!w || (!data && len))
     return fleet_error__set(FLEET_EINVAL, "influx writer: NULL argument");
-  if (memchr(data, '\0', len))
+  if (len && memchr(data, '\0', len))
     return fleet_error__set(FLEET_EINVAL, "lines: contain a NUL byte");
 
   /* Count lines and see whether the data can be taken as is: every line
@@ -1079,29 +1087,94 @@ typedef struct post_result {
   char text[FLEET_INFLUX_ERROR_TEXT_MAX]; /* error text for logs and the stats */
 } post_result_t;
 
-/* POST one line-aligned piece of data. Counters are updated under mu. */
+static int gzip_into(fleet_influx_writer_t *w, fleet_buf_t *out, const char *p, size_t len)
+{
+  fleet_buf_clear(out);
+  /* Reset first: a finished gzip stream has dropped its wrapper, and
+   * deflateBound() would leave out the header and trailer. */
+  if (deflateReset(&w->z) != Z_OK)
+    return fleet_error__set(FLEET_EINTERNAL, "zlib: deflateReset failed");
+  uLong bound = deflateBound(&w->z, (uLong)len);
+  int rc = fleet_buf_reserve(out, (size_t)bound);
+  if (rc)
+    return rc;
+  w->z.next_in = (Bytef *)(uintptr_t)p;
+  w->z.avail_in = (uInt)len;
+  w->z.next_out = (Bytef *)out->ptr;
+  w->z.avail_out = (uInt)bound;
+  if (deflate(&w->z, Z_FINISH) != Z_STREAM_END)
+    return fleet_error__set(FLEET_EINTERNAL, "zlib: deflate did not finish");
+  out->len = (size_t)w->z.total_out;
+  return 0;
+}
+
+/* While a request is in flight, gzip the batch most likely to go next (the
+ * oldest in memory), so that compressing it does not delay its own request.
+ * The bytes are copied under the lock: a producer may spill that batch to the
+ * spool and free it meanwhile, and then the work is just thrown away. */
+static void precompress_next(fleet_influx_writer_t *w)
+{
+  pthread_mutex_lock(&w->mu);
+  batch_t *b = w->head;
+  fleet_buf_clear(&w->pre_src);
+  if (!b || b->id == w->pre_id || fleet_buf_append(&w->pre_src, b->data.ptr, b->data.len)) {
+    pthread_mutex_unlock(&w->mu);
+    return;
+  }
+  uint64_t id = b->id;
+  pthread_mutex_unlock(&w->mu);
+  w->pre_id = gzip_into(w, &w->pre_gz, w->pre_src.ptr, w->pre_src.len) ? 0 : id;
+}
+
+/* Run the prepared request on the multi handle, pre-compressing the next
+ * batch while the server works. */
+static CURLcode perform(fleet_influx_writer_t *w)
+{
+  if (curl_multi_add_handle(w->multi, w->curl) != CURLM_OK)
+    return CURLE_FAILED_INIT;
+  int running = 1, pre_done = w->opts.gzip_level == 0;
+  CURLcode result = CURLE_FAILED_INIT;
+  while (running) {
+    if (curl_multi_perform(w->multi, &running) != CURLM_OK)
+      break;
+    if (!running)
+      break;
+    if (!pre_done) {
+      precompress_next(w);
+      pre_done = 1;
+      continue;
+    }
+    if (curl_multi_poll(w->multi, NULL, 0, 200, NULL) != CURLM_OK)
+      break;
+  }
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(w->multi, &left)))
+    if (msg->msg == CURLMSG_DONE && msg->easy_handle == w->curl)
+      result = msg->data.result;
+  curl_multi_remove_handle(w->multi, w->curl);
+  return result;
+}
+
+/* POST one line-aligned piece of data; `batch_id` names the whole memory
+ * batch it is (0 otherwise), whose gzip'ed form may be ready. Counters are
+ * updated under mu. */
 static int post(fleet_influx_writer_t *w, const char *p, size_t len, uint64_t points,
-                post_result_t *res)
+                uint64_t batch_id, post_result_t *res)
 {
   const char *body = p;
   size_t blen = len;
   if (w->opts.gzip_level > 0) {
-    fleet_buf_clear(&w->gz);
-    /* Reset first: a finished gzip stream has dropped its wrapper, and
-     * deflateBound() would leave out the header and trailer. */
-    if (deflateReset(&w->z) != Z_OK)
-      return fleet_error__set(FLEET_EINTERNAL, "zlib: deflateReset failed");
-    uLong bound = deflateBound(&w->z, (uLong)len);
-    int rc = fleet_buf_reserve(&w->gz, (size_t)bound);
-    if (rc)
-      return rc;
-    w->z.next_in = (Bytef *)(uintptr_t)p;
-    w->z.avail_in = (uInt)len;
-    w->z.next_out = (Bytef *)w->gz.ptr;
-    w->z.avail_out = (uInt)bound;
-    if (deflate(&w->z, Z_FINISH) != Z_STREAM_END)
-      return fleet_error__set(FLEET_EINTERNAL, "zlib: deflate did not finish");
-    w->gz.len = (size_t)w->z.total_out;
+    if (batch_id && batch_id == w->pre_id) {
+      fleet_buf_t t = w->gz;
+      w->gz = w->pre_gz;
+      w->pre_gz = t;
+    } else {
+      int rc = gzip_into(w, &w->gz, p, len);
+      if (rc)
+        return rc;
+    }
+    w->pre_id = 0;
     body = w->gz.ptr;
     blen = w->gz.len;
   }
@@ -1111,7 +1184,7 @@ static int post(fleet_influx_writer_t *w, const char *p, size_t len, uint64_t po
   w->retry_after_ms = -1;
   curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
   curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
-  res->cc = curl_easy_perform(w->curl);
+  res->cc = perform(w);
   res->status = 0;
   res->retry_after_ms = w->retry_after_ms;
   res->text[0] = '\0';
@@ -1531,7 +1604,8 @@ static int deliver(fleet_influx_writer_t *w, post_result_t *res)
     uint64_t pts = count_lines(base + r.a, r.b - r.a);
     int rc = stack_reserve(f, (size_t)pts + 2);
     if (!rc)
-      rc = post(w, base + r.a, r.b - r.a, pts, res);
+      rc = post(w, base + r.a, r.b - r.a, pts,
+                (f->n == 1 && r.a == 0 && r.b == f->buf.len) ? f->batch_id : 0, res);
     if (rc) {
       res->cc = CURLE_OK;
       res->status = 0;
@@ -1602,6 +1676,7 @@ static void inflight_clear(fleet_influx_writer_t *w)
   w->inf.source = SRC_NONE;
   w->inf.n = 0;
   w->inf.seq = 0;
+  w->inf.batch_id = 0;
   fleet_buf_clear(&w->inf.buf);
   w->inf_bytes = 0;
   w->inf_points = 0;
@@ -1630,6 +1705,7 @@ static int take_mem_locked(fleet_influx_writer_t *w)
   push(f, 0, f->buf.len);
   f->source = SRC_MEM;
   f->seq = b->last_seq;
+  f->batch_id = b->id;
   w->inf_bytes = f->buf.len;
   w->inf_points = b->points;
   batch_free(b);
@@ -1658,6 +1734,7 @@ static int take_spool_locked(fleet_influx_writer_t *w, int64_t now)
   push(f, 0, f->buf.len);
   f->source = SRC_SPOOL;
   f->seq = seq;
+  f->batch_id = 0;
   return 1;
 }
 
@@ -1747,7 +1824,12 @@ static void finish_locked(fleet_influx_writer_t *w, int outcome, const post_resu
     delay += (int64_t)(rng_next(w) % ((uint64_t)delay / 10 + 1));
     code = fleet_influx__http_status_code(res->status);
   } else if (res->retry_after_ms >= 0) {
-    delay = res->retry_after_ms + (int64_t)(rng_next(w) % ((uint64_t)res->retry_after_ms / 10 + 1));
+    /* Never sooner than the server asked, nor than our own first backoff
+     * step (a "Retry-After: 0" must not become a busy loop). */
+    delay = res->retry_after_ms > (int64_t)w->opts.retry_initial_ms
+              ? res->retry_after_ms
+              : (int64_t)w->opts.retry_initial_ms;
+    delay += (int64_t)(rng_next(w) % ((uint64_t)delay / 10 + 1));
     code = res->status ? FLEET_ESERVER : FLEET_ENET;
   } else {
     unsigned int shift = w->attempts - 1 < 20 ? w->attempts - 1 : 20;
@@ -1954,6 +2036,8 @@ static void writer_destroy(fleet_influx_writer_t *w)
 {
   if (w->curl)
     curl_easy_cleanup(w->curl);
+  if (w->multi)
+    curl_multi_cleanup(w->multi);
   curl_slist_free_all(w->hdrs);
   if (w->z_ready)
     deflateEnd(&w->z);
@@ -1961,6 +2045,8 @@ static void writer_destroy(fleet_influx_writer_t *w)
   if (w->dl_fd >= 0)
     close(w->dl_fd);
   fleet_buf_dispose(&w->gz);
+  fleet_buf_dispose(&w->pre_src);
+  fleet_buf_dispose(&w->pre_gz);
   fleet_buf_dispose(&w->resp);
   fleet_buf_dispose(&w->dl);
   fleet_buf_dispose(&w->scratch);
@@ -1983,7 +2069,7 @@ static int writer_http_init(fleet_influx_writer_t *w)
   int rc = fleet_influx__curl_global_init();
   if (rc)
     return rc;
-  if (!(w->curl = curl_easy_init()))
+  if (!(w->curl = curl_easy_init()) || !(w->multi = curl_multi_init()))
     return fleet_error__set(FLEET_EINTERNAL, "curl_easy_init failed");
   if ((rc = fleet_influx__curl_setup(w->curl, &w->cfg)))
     return rc;

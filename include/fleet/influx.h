@@ -212,8 +212,9 @@ typedef void (*fleet_influx_log_cb)(int level, const char *message, void *userda
  *   full too (or there is no spool).
  * - Retries: connection errors, timeouts, 408, 429 and 5xx are retried with
  *   exponential backoff (`retry_initial_ms` doubling up to `retry_max_ms`,
- *   with random jitter of up to half the delay), or after exactly the
- *   server's Retry-After (seconds or an HTTP date) when it sends one. A batch
+ *   with random jitter of up to half the delay), or, when the server sends
+ *   Retry-After (seconds or an HTTP date), after that delay plus up to 10%
+ *   jitter (never sooner than `retry_initial_ms`, at most an hour). A batch
  *   that failed goes to the spool at once; while the server stays unreachable
  *   every new batch goes to the spool too, so memory stays free.
  * - Order: the spool replays oldest first. Once the server answers again,
@@ -242,7 +243,10 @@ typedef void (*fleet_influx_log_cb)(int level, const char *message, void *userda
  *   call is appended to the spool before it returns (write-ahead), memory
  *   only mirrors it for speed, and batches are acknowledged in the spool once
  *   delivered: a SIGKILL or, with FLEET_SPOOL_FSYNC_ALWAYS, a power loss
- *   loses nothing that a write call accepted.
+ *   loses nothing that a write call accepted. Each write call is one spool
+ *   record; records that are not in memory (after a restart, or beyond
+ *   `queue_max_bytes`) are sent one record per request, so durable producers
+ *   should write in chunks where throughput matters.
  */
 typedef struct fleet_influx_writer_opts {
   unsigned int version;          /**< FLEET_INFLUX_WRITER_OPTS_VERSION */
@@ -395,10 +399,10 @@ FLEET_API int fleet_influx_writer_flush(fleet_influx_writer_t *w, unsigned int t
  * for the next writer. The handle stays valid for fleet_influx_writer_get_stats()
  * until fleet_influx_writer_free(). A second call does nothing and returns 0.
  *
- * @return 0 when nothing was lost (all delivered or spooled); FLEET_EIO or
- *   FLEET_EFULL when some lines could be neither delivered nor spooled (no
- *   spool, spool full or failing): they are counted in `points_lost` and
- *   logged at ERROR.
+ * @return 0 when nothing was lost (all delivered or spooled); otherwise the
+ *   lines that could be neither delivered nor spooled are counted in
+ *   `points_lost`, logged at ERROR, and the return is FLEET_ETIMEOUT (no
+ *   spool configured) or the spool's error (FLEET_EFULL, FLEET_EIO...).
  */
 FLEET_API int fleet_influx_writer_close(fleet_influx_writer_t *w, unsigned int timeout_ms);
 
