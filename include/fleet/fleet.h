@@ -19,5 +19,6 @@
 #include "tracker.h"
 #include "history.h"
 #include "mqtt.h"
+#include "auth.h"
 
 #endif /* FLEET_FLEET_H */
