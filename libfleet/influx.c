@@ -2245,8 +2245,16 @@ int fleet_influx_writer_flush(fleet_influx_writer_t *w, unsigned int timeout_ms)
   pthread_cond_signal(&w->cv_work);
   int64_t deadline = mono_ms() + (int64_t)timeout_ms;
   int rc = 0;
-  while (!idle_locked(w)) {
-    if (mono_ms() >= deadline || w->closing) {
+  for (;;) {
+    /* Closing empties the queues whether or not the data was delivered: it
+     * must not pass for a completed flush. */
+    if (w->closing) {
+      rc = fleet_error__set(FLEET_ECLOSED, "influx writer: closed while flushing");
+      break;
+    }
+    if (idle_locked(w))
+      break;
+    if (mono_ms() >= deadline) {
       rc = fleet_error__set(FLEET_ETIMEOUT,
                             "influx writer: not everything delivered within %u ms "
                             "(last error: %s)",

@@ -165,10 +165,12 @@ FLEET_API const char *fleet_influx_api_name(fleet_influx_api_t api);
  * An asynchronous, batching InfluxDB writer (opaque).
  *
  * Thread rules: fleet_influx_writer_write_lines(), _write_telemetry(),
- * _flush() and _get_stats() may be called from any number of threads at once.
- * fleet_influx_writer_close() and _free() are called once, by one thread,
- * when no other thread uses the handle any more. The writer runs one thread
- * of its own, which does all network I/O and calls the log callback.
+ * _flush(), _get_stats() and _close() may be called from any number of
+ * threads at once (after close, writes and flushes fail with FLEET_ECLOSED,
+ * and a flush waiting at that moment returns it too). fleet_influx_writer_free()
+ * is called once, when no other thread uses the handle any more. The writer
+ * runs one thread of its own, which does all network I/O and calls the log
+ * callback.
  */
 typedef struct fleet_influx_writer fleet_influx_writer_t;
 
@@ -386,8 +388,8 @@ FLEET_API int fleet_influx_writer_write_telemetry(fleet_influx_writer_t *w,
  * Send the partly filled batch now and wait until everything accepted so far,
  * the spool included, is delivered (or dead-lettered), for at most
  * `timeout_ms`. Returns 0, FLEET_ETIMEOUT (data still waiting: the server is
- * down or slow; nothing is lost, the writer keeps trying), FLEET_ECLOSED,
- * FLEET_EINVAL. Thread-safe.
+ * down or slow; nothing is lost, the writer keeps trying), FLEET_ECLOSED
+ * (closed before or during the wait), FLEET_EINVAL. Thread-safe.
  */
 FLEET_API int fleet_influx_writer_flush(fleet_influx_writer_t *w, unsigned int timeout_ms);
 
@@ -398,6 +400,7 @@ FLEET_API int fleet_influx_writer_flush(fleet_influx_writer_t *w, unsigned int t
  * and stop the thread. Spooled data from earlier outages stays in the spool
  * for the next writer. The handle stays valid for fleet_influx_writer_get_stats()
  * until fleet_influx_writer_free(). A second call does nothing and returns 0.
+ * Thread-safe (see fleet_influx_writer_t).
  *
  * @return 0 when nothing was lost (all delivered or spooled); otherwise the
  *   lines that could be neither delivered nor spooled are counted in

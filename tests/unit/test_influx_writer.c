@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -663,6 +664,40 @@ static void test_writer_input_checks(void **state)
   fleet_influx_writer_free(w);
 }
 
+typedef struct flush_arg {
+  fleet_influx_writer_t *w;
+  int rc;
+} flush_arg_t;
+
+static void *flush_thread(void *arg)
+{
+  flush_arg_t *a = arg;
+  a->rc = fleet_influx_writer_flush(a->w, 20000);
+  return NULL;
+}
+
+/* A flush waiting for an unreachable server returns FLEET_ECLOSED as soon as
+ * another thread closes the writer. */
+static void test_writer_close_wakes_flush(void **state)
+{
+  (void)state;
+  fleet_influx_config_t c = base_cfg();
+  snprintf(c.url, sizeof c.url, "http://127.0.0.1:%d", dead_port());
+  fleet_influx_writer_t *w = NULL;
+  assert_int_equal(fleet_influx_writer_new(&w, &c, NULL), 0);
+  assert_int_equal(fleet_influx_writer_write_lines(w, "m v=1 1\n", 8), 0);
+  flush_arg_t a = {w, 1};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, flush_thread, &a), 0);
+  usleep(100000);
+  assert_int_equal(a.rc, 1); /* still waiting */
+  assert_int_equal(fleet_influx_writer_close(w, 0), FLEET_ETIMEOUT); /* no spool: lost */
+  pthread_join(th, NULL);
+  assert_int_equal(a.rc, FLEET_ECLOSED);
+  assert_int_equal(stats(w).points_lost, 1);
+  fleet_influx_writer_free(w);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -677,6 +712,7 @@ int main(void)
     cmocka_unit_test(test_writer_no_spool_efull),
     cmocka_unit_test_setup_teardown(test_writer_spools_when_down, tmp_setup, tmp_teardown),
     cmocka_unit_test(test_writer_input_checks),
+    cmocka_unit_test(test_writer_close_wakes_flush),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
