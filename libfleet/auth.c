@@ -1134,8 +1134,11 @@ static int parse_vehicles(fleet_auth_claims_t *c, const json_t *payload)
   }
   if (rc == 0) {
     rc = vehicles_build(&c->vehicles, &c->nvehicles, ids, lens, n, "vehicles");
-    if (rc == FLEET_EINVAL || rc == FLEET_ETOOBIG)
-      rc = fleet_error__set(FLEET_EAUTH, "%s", fleet_error_last());
+    if (rc == FLEET_EINVAL || rc == FLEET_ETOOBIG) {
+      char detail[FLEET_ERROR_MAX];
+      snprintf(detail, sizeof detail, "%s", fleet_error_last());
+      rc = fleet_error__set(FLEET_EAUTH, "%s", detail);
+    }
   }
   free(ids);
   free(lens);
@@ -1191,8 +1194,9 @@ static int check_claims(fleet_auth_claims_t **out, const fleet_auth_verifier_t *
                                                 json_string_length(tt)));
   }
   if (type != expected)
-    return fleet_error__set(FLEET_EAUTH, "%s token presented where an %s token is required",
-                            fleet_auth_token_type_name(type), fleet_auth_token_type_name(expected));
+    return fleet_error__set(FLEET_EAUTH, "%s token presented where %s token is required",
+                            fleet_auth_token_type_name(type),
+                            expected == FLEET_AUTH_TOKEN_ACCESS ? "an access" : "a refresh");
 
   if (!(s = get_string(&n, payload, "sub", &rc)))
     return rc;
@@ -1722,12 +1726,14 @@ static int open_keypair(fleet_auth_t *a, const fleet_auth_options_t *o,
   rc = fleet_auth_verify(&got, a->verifier, tok, strlen(tok), FLEET_AUTH_TOKEN_ACCESS);
   free(tok);
   fleet_auth_claims_free(got);
-  if (rc)
+  if (rc) {
+    char detail[FLEET_ERROR_MAX];
+    snprintf(detail, sizeof detail, "%s", fleet_error_last());
     return fleet_error__set(FLEET_EINVAL,
                             "auth: %s and %s are not a key pair (a probe token did not verify: "
                             "%s)",
-                            o->signing_key_file, o->signing_public_key_file,
-                            fleet_error_last());
+                            o->signing_key_file, o->signing_public_key_file, detail);
+  }
   return 0;
 }
 

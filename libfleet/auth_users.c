@@ -303,8 +303,11 @@ static int parse_user(user_rec_t *r, json_t *u, const char *path, size_t idx)
   }
   if (rc == 0) {
     rc = fleet_auth__vehicles_canonical(&r->vehicles, csv.ptr ? csv.ptr : "", "vehicles");
-    if (rc == FLEET_EINVAL || rc == FLEET_ETOOBIG)
-      rc = fleet_error__set(FLEET_EPARSE, "%s: users[%zu].%s", path, idx, fleet_error_last());
+    if (rc == FLEET_EINVAL || rc == FLEET_ETOOBIG) {
+      char detail[FLEET_ERROR_MAX];
+      snprintf(detail, sizeof detail, "%s", fleet_error_last());
+      rc = fleet_error__set(FLEET_EPARSE, "%s: users[%zu].%s", path, idx, detail);
+    }
   }
   fleet_buf_dispose(&csv);
   if (rc == 0 && ((rc = parse_time_field(&r->created, u, "created", path, idx)) == 0))
@@ -874,7 +877,9 @@ int fleet_auth_users_authenticate(fleet_auth_claims_t **out, const fleet_auth_us
   }
   rc = fleet_auth_password_check(r.hash, password);
   if (rc == FLEET_EAUTH) {
-    rc = fleet_error__set(FLEET_EAUTH, "user %s: %s", q, fleet_error_last());
+    char detail[FLEET_ERROR_MAX];
+    snprintf(detail, sizeof detail, "%s", fleet_error_last());
+    rc = fleet_error__set(FLEET_EAUTH, "user %s: %s", q, detail);
   } else if (rc == 0) {
     fleet_auth_user_t x = {r};
     rc = fleet_auth_user_claims(out, &x);

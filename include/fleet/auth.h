@@ -130,8 +130,11 @@ extern "C" {
 #define FLEET_AUTH_USERNAME_MAX 64u
 /** Longest subject (`sub`) accepted in a token, in bytes. */
 #define FLEET_AUTH_SUBJECT_MAX 256u
-/** Longest password, in bytes. Passwords are 1-1024 bytes without NUL, CR, LF. */
-#define FLEET_AUTH_PASSWORD_MAX 1024u
+/**
+ * Longest password, in bytes. Passwords are 1-511 bytes without NUL, CR, LF
+ * (libxcrypt's CRYPT_MAX_PASSPHRASE_SIZE is 512, terminator included).
+ */
+#define FLEET_AUTH_PASSWORD_MAX 511u
 /** Most vehicle ids in one allow-list. */
 #define FLEET_AUTH_VEHICLES_MAX 1000u
 /** Default clock-skew tolerance, in seconds. */
@@ -482,7 +485,7 @@ FLEET_API int fleet_auth_signer_issue(char **out_token, int64_t *out_exp,
  * Debian 12; "$6$" sha512crypt if yescrypt is unavailable) and a random salt.
  *
  * @param out_hash receives the crypt(3) string (caller frees with fleet_free()).
- * @param password 1-1024 bytes, no CR or LF; borrowed.
+ * @param password 1-511 bytes, no CR or LF; borrowed.
  * @return 0, FLEET_EINVAL (empty, too long, CR/LF), FLEET_EIO (no
  *   randomness), FLEET_ENOMEM or FLEET_EINTERNAL (crypt failed).
  */
@@ -550,7 +553,7 @@ FLEET_API int fleet_auth_users_reload(int *out_changed, fleet_auth_users_t *user
  *
  * @param users    the handle.
  * @param name     valid user name (fleet_auth_username_valid()); borrowed.
- * @param password 1-1024 bytes, no CR or LF; borrowed; hashed, never stored.
+ * @param password 1-511 bytes, no CR or LF; borrowed; hashed, never stored.
  * @param role     viewer or admin.
  * @param vehicles "*" or NULL for every vehicle, "" for none, or a
  *                 comma-separated list of vehicle ids; borrowed.
