@@ -646,7 +646,7 @@ struct fleet_influx_writer {
   uint64_t mem_bytes, mem_points; /* cur + sealed */
   uint64_t inf_bytes, inf_points; /* in flight from memory */
   uint64_t next_batch_id;
-  inflight_t inf;                 /* touched only by the writer thread */
+  inflight_t inf; /* the writer thread's; `source` changes under mu only */
   fleet_buf_t scratch;
   uint64_t delivered_seq;  /* durable: every record <= this is acknowledged */
   uint64_t spool_last_seq; /* durable: newest record appended */
@@ -801,7 +801,7 @@ static batch_t *cur_batch_locked(fleet_influx_writer_t *w)
 /* Spool ------------------------------------------------------------------ */
 
 static int spool_put_locked(fleet_influx_writer_t *w, const char *p, size_t len,
-                            uint64_t points, uint64_t *out_seq)
+                            uint64_t *out_seq)
 {
   int rc = fleet_spool_append(out_seq, w->spool, p, len);
   if (rc) {
@@ -809,7 +809,6 @@ static int spool_put_locked(fleet_influx_writer_t *w, const char *p, size_t len,
     return rc;
   }
   w->st.batches_spooled++;
-  (void)points;
   return 0;
 }
 
@@ -826,9 +825,9 @@ static int make_room_locked(fleet_influx_writer_t *w, size_t need, int *direct)
                             w->mem_bytes, w->opts.queue_max_bytes);
   seal_locked(w);
   while (w->head && w->mem_bytes + need > w->opts.queue_max_bytes) {
-    int rc = spool_put_locked(w, w->head->data.ptr, w->head->data.len, w->head->points, NULL);
+    int rc = spool_put_locked(w, w->head->data.ptr, w->head->data.len, NULL);
     if (rc)
-      return fleet_error__set(rc == FLEET_EFULL ? FLEET_EFULL : rc,
+      return fleet_error__set(rc,
                               "influx writer: memory queue full and the spool refused a "
                               "batch: %s",
                               w->st.last_error);
@@ -888,7 +887,7 @@ static int enqueue_durable_locked(fleet_influx_writer_t *w, const char *p, size_
                                   uint64_t points)
 {
   uint64_t seq = 0;
-  int rc = spool_put_locked(w, p, len, points, &seq);
+  int rc = spool_put_locked(w, p, len, &seq);
   if (rc)
     return fleet_error__set(rc, "influx writer: %s", w->st.last_error);
   w->spool_last_seq = seq;
@@ -940,7 +939,7 @@ static int enqueue_locked(fleet_influx_writer_t *w, const char *p, size_t len, u
     if (rc)
       return rc;
     if (direct) {
-      rc = spool_put_locked(w, p, len, points, NULL);
+      rc = spool_put_locked(w, p, len, NULL);
       if (rc)
         return fleet_error__set(rc, "influx writer: memory queue full and the spool "
                                     "refused the data: %s",
@@ -1852,7 +1851,7 @@ static void finish_locked(fleet_influx_writer_t *w, int outcome, const post_resu
   if (f->source == SRC_MEM && !w->durable && w->spool) {
     uint64_t pts = 0;
     if (inflight_rest(w, &w->scratch, &pts) == 0 &&
-        spool_put_locked(w, w->scratch.ptr, w->scratch.len, pts, NULL) == 0)
+        spool_put_locked(w, w->scratch.ptr, w->scratch.len, NULL) == 0)
       inflight_clear(w);
     else
       kept = "kept in memory (the spool refused it)";
@@ -1866,7 +1865,7 @@ static void finish_locked(fleet_influx_writer_t *w, int outcome, const post_resu
 static void spill_locked(fleet_influx_writer_t *w)
 {
   while (w->head) {
-    if (spool_put_locked(w, w->head->data.ptr, w->head->data.len, w->head->points, NULL))
+    if (spool_put_locked(w, w->head->data.ptr, w->head->data.len, NULL))
       return;
     batch_free(pop_head_locked(w));
   }
@@ -1885,7 +1884,7 @@ static void shutdown_locked(fleet_influx_writer_t *w)
       r = fleet_error__set(FLEET_ETIMEOUT, "not delivered before the close deadline and no "
                                            "spool configured");
     if (!r)
-      r = spool_put_locked(w, w->scratch.ptr, w->scratch.len, pts, NULL);
+      r = spool_put_locked(w, w->scratch.ptr, w->scratch.len, NULL);
     if (r) {
       lost += pts;
       rc = r;
@@ -1896,7 +1895,7 @@ static void shutdown_locked(fleet_influx_writer_t *w)
   while (w->head) {
     batch_t *b = pop_head_locked(w);
     if (!w->durable) {
-      int r = w->spool ? spool_put_locked(w, b->data.ptr, b->data.len, b->points, NULL)
+      int r = w->spool ? spool_put_locked(w, b->data.ptr, b->data.len, NULL)
                        : FLEET_ETIMEOUT;
       if (r) {
         lost += b->points;
