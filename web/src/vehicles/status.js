@@ -46,13 +46,13 @@ export function statusColor(status) {
 /**
  * Filter and sort vehicle records for the list: `query` is a case-insensitive
  * substring of the id or the driver, `statuses` a Set of allowed statuses
- * (empty: all). Sorted by id.
+ * (empty: all), judged at `now` (ms). Sorted by id.
  */
-export function filterVehicles(vehicles, { query = '', statuses = new Set() } = {}) {
+export function filterVehicles(vehicles, { query = '', statuses = new Set(), now = Date.now() } = {}) {
   const q = query.trim().toLowerCase();
   const out = [];
   for (const v of vehicles) {
-    if (statuses.size && !statuses.has(vehicleStatus(v))) continue;
+    if (statuses.size && !statuses.has(vehicleStatus(v, now))) continue;
     if (q && !v.vehicle_id.toLowerCase().includes(q) &&
         !(v.driver_id && String(v.driver_id).toLowerCase().includes(q))) continue;
     out.push(v);
@@ -61,8 +61,8 @@ export function filterVehicles(vehicles, { query = '', statuses = new Set() } = 
   return out;
 }
 
-export function countByStatus(vehicles) {
+export function countByStatus(vehicles, now = Date.now()) {
   const counts = { moving: 0, idle: 0, stopped: 0, offline: 0 };
-  for (const v of vehicles) counts[vehicleStatus(v)]++;
+  for (const v of vehicles) counts[vehicleStatus(v, now)]++;
   return counts;
 }
