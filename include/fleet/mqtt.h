@@ -53,6 +53,18 @@
  * from any thread, callbacks included. fleet_mqtt_start(), fleet_mqtt_stop(),
  * fleet_mqtt_connect(), fleet_mqtt_loop() and fleet_mqtt_free() belong to one
  * controlling thread and must not be called from a callback.
+ *
+ * Connection attempts block the thread that makes them (the network thread,
+ * or the caller of fleet_mqtt_connect()/fleet_mqtt_loop()) for the name
+ * lookup and the TCP and TLS handshakes: libmosquitto sends the MQTT 5
+ * CONNECT properties (the session expiry) only from its blocking connect.
+ * Against an unreachable address that can take as long as the system's TCP
+ * connect timeout, and fleet_mqtt_stop() waits for it.
+ *
+ * The network loop uses poll(), so descriptors above FD_SETSIZE are fine
+ * (libmosquitto's own mosquitto_loop() uses select()). Writing to a TLS
+ * connection the broker closed may raise SIGPIPE (OpenSSL writes with
+ * write()): programs using mqtts:// should ignore SIGPIPE.
  */
 #ifndef FLEET_MQTT_H
 #define FLEET_MQTT_H
@@ -466,7 +478,9 @@ FLEET_API int fleet_mqtt_stats(fleet_mqtt_stats_t *out, const fleet_mqtt_t *m);
  * set, waits up to `timeout_ms` for the acknowledgements of messages still in
  * flight (0: don't wait), sends DISCONNECT (the broker then keeps the
  * persistent session and does not publish the last will), stops the network
- * thread, and calls on_disconnect with status 0. Messages still unacknowledged
+ * thread, and calls on_disconnect with status 0 (when it was connected).
+ * A connection attempt in progress is waited for (see the top of this
+ * header). Messages still unacknowledged
  * afterwards are lost with the handle (they stay queued inside it until then,
  * and a later fleet_mqtt_start() sends them). The handle may be started (or
  * connected) again. Returns 0, or FLEET_ETIMEOUT when messages were still
@@ -474,7 +488,11 @@ FLEET_API int fleet_mqtt_stats(fleet_mqtt_stats_t *out, const fleet_mqtt_t *m);
  */
 FLEET_API int fleet_mqtt_stop(fleet_mqtt_t *m, int timeout_ms);
 
-/** Stop (as fleet_mqtt_stop(m, 1000)) and free the client. NULL-safe. */
+/**
+ * Stop (as fleet_mqtt_stop(m, 1000)) and free the client. NULL-safe. No other
+ * call on this handle, from any thread, may overlap with this one or follow
+ * it: stop the threads that publish first.
+ */
 FLEET_API void fleet_mqtt_free(fleet_mqtt_t *m);
 
 #ifdef __cplusplus
