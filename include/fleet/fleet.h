@@ -20,5 +20,6 @@
 #include "history.h"
 #include "mqtt.h"
 #include "auth.h"
+#include "ws.h"
 
 #endif /* FLEET_FLEET_H */
