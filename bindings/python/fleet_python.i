@@ -1,0 +1,1821 @@
+/*
+ * fleet_python.i: the Python half of bindings/swig/fleet.i.
+ *
+ * - Status codes raise: the Python layer registers one exception class per
+ *   FLEET_E* code (register_errors()); a failure raises the class of its
+ *   code with the library's message (fleet_error_last()).
+ * - Plain-data structs cross as Python values: option structs come in as
+ *   dicts, checked member by member (unknown members are refused); results
+ *   go out as instances of the record classes the Python layer registers
+ *   (register_class()), built directly from a dict of their attributes.
+ *   Everything a record holds is a copy: nothing points into C memory.
+ * - Callbacks: fleetswig_callback holds a callable. Trampolines take the
+ *   interpreter lock themselves (PyGILState_Ensure), so they work from any
+ *   thread, copy the borrowed C arguments into Python objects, call, and turn
+ *   an exception into FLEETSWIG_ABORT after saving it; the wrapper of the C
+ *   call raises it again. Where nobody waits for the result (a callback on a
+ *   library thread), the exception goes to sys.unraisablehook instead.
+ */
+
+%{
+#include <limits.h>
+#include <math.h>
+
+/* ---- Registered classes ------------------------------------------------ */
+
+enum {
+  FPY_TELEMETRY,
+  FPY_TRIP,
+  FPY_STOP,
+  FPY_ALERT,
+  FPY_HOURLY,
+  FPY_EVENT,
+  FPY_VEHICLE_STATE,
+  FPY_MQTT_MESSAGE,
+  FPY_POSITION,
+  FPY_HISTORY_TRIP,
+  FPY_ZONE_EVENT,
+  FPY_HISTORY_ALERT,
+  FPY_ROW,
+  FPY_NCLASSES
+};
+
+static const char *const fpy_class_names[FPY_NCLASSES] = {
+    "Telemetry", "Trip",     "Stop",        "Alert",    "Hourly",       "TrackerEvent",
+    "VehicleState", "MqttMessage", "Position", "HistoryTrip", "ZoneEvent", "HistoryAlert",
+    "Row"};
+
+static PyObject *fpy_classes[FPY_NCLASSES];
+static PyObject *fpy_errors;      /* {code: class} */
+static PyObject *fpy_error_base;  /* fleet.Error */
+static PyObject *fpy_empty_tuple;
+
+/* An instance of registered class `cls` whose attributes are `dict` (stolen).
+ * Without a registered class the dict itself is returned. */
+static PyObject *fpy_make(int cls, PyObject *dict)
+{
+  PyObject *type, *obj;
+  if (!dict)
+    return NULL;
+  type = fpy_classes[cls];
+  if (!type)
+    return dict;
+  obj = PyBaseObject_Type.tp_new((PyTypeObject *)type, fpy_empty_tuple, NULL);
+  if (!obj || PyObject_GenericSetDict(obj, dict, NULL) != 0) {
+    Py_XDECREF(obj);
+    Py_DECREF(dict);
+    return NULL;
+  }
+  Py_DECREF(dict);
+  return obj;
+}
+
+/* ---- Raising ----------------------------------------------------------- */
+
+static void fpy_raise(int code, const char *msg)
+{
+  PyObject *cls = NULL, *key, *text, *exc;
+  int is_base;
+  if (fpy_errors) {
+    key = PyLong_FromLong(code);
+    if (!key)
+      return;
+    cls = PyDict_GetItemWithError(fpy_errors, key);
+    Py_DECREF(key);
+    if (!cls && PyErr_Occurred())
+      return;
+  }
+  if (!cls)
+    cls = fpy_error_base ? fpy_error_base : PyExc_RuntimeError;
+  is_base = cls == fpy_error_base;
+  text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "backslashreplace");
+  if (!text)
+    return;
+  exc = PyObject_CallOneArg(cls, text);
+  Py_DECREF(text);
+  if (!exc)
+    return;
+  if (is_base) {
+    /* A code this version of the package does not know: keep it. */
+    PyObject *c = PyLong_FromLong(code);
+    if (c) {
+      PyObject_SetAttrString(exc, "code", c);
+      Py_DECREF(c);
+    }
+  }
+  PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+  Py_DECREF(exc);
+}
+
+/* Raise the exception for a status returned by a C call. */
+static void fleetswig_raise_status(int rc)
+{
+  if (rc == FLEETSWIG_ABORT) {
+    if (!PyErr_Occurred())
+      fpy_raise(FLEET_EINTERNAL, "a callback aborted the call without an exception");
+    return;
+  }
+  if (PyErr_Occurred())
+    return;
+  fpy_raise(rc, fleetswig_take_message(rc));
+}
+
+/* After a constructor or factory returned NULL. */
+static void fleetswig_raise_pending(void)
+{
+  if (PyErr_Occurred())
+    return;
+  if (fleetswig_err.set) {
+    fleetswig_raise_status(fleetswig_err.code);
+    return;
+  }
+  fpy_raise(FLEET_EINTERNAL, "failed without a reason");
+}
+
+/* Raise `code` with a printf-style message from the binding itself. */
+static void fpy_raisef(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void fpy_raisef(int code, const char *fmt, ...)
+{
+  char msg[640];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fpy_raise(code, msg);
+}
+
+/* ---- Small conversions ------------------------------------------------- */
+
+static PyObject *fpy_str(const char *s)
+{
+  if (!s)
+    Py_RETURN_NONE;
+  return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *fpy_strn(const char *s, size_t max)
+{
+  return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strnlen(s, max), "replace");
+}
+
+/* Set d[key] = value (a new reference, stolen); -1 on failure. */
+static int fpy_set(PyObject *d, const char *key, PyObject *value)
+{
+  int rc;
+  if (!value)
+    return -1;
+  rc = PyDict_SetItemString(d, key, value);
+  Py_DECREF(value);
+  return rc;
+}
+
+static PyObject *fpy_none(void) { Py_RETURN_NONE; }
+
+/* UTF-8 of a str without embedded NUL; the pointer lives as long as `o`. */
+static const char *fpy_utf8(PyObject *o, const char *what, Py_ssize_t *len)
+{
+  Py_ssize_t n;
+  const char *s;
+  if (!PyUnicode_Check(o)) {
+    fpy_raisef(FLEET_ETYPE, "%s: expected str, got %s", what, Py_TYPE(o)->tp_name);
+    return NULL;
+  }
+  s = PyUnicode_AsUTF8AndSize(o, &n);
+  if (!s)
+    return NULL;
+  if ((size_t)n != strlen(s)) {
+    fpy_raisef(FLEET_EINVAL, "%s: contains a NUL character", what);
+    return NULL;
+  }
+  if (len)
+    *len = n;
+  return s;
+}
+
+/* Bytes of a str (UTF-8), bytes, bytearray or other contiguous buffer. */
+static int fpy_bytes(PyObject *o, const char **p, size_t *n, Py_buffer *view, int *have_view,
+                     int allow_none)
+{
+  *have_view = 0;
+  if (o == Py_None && allow_none) {
+    *p = NULL;
+    *n = 0;
+    return 0;
+  }
+  if (PyUnicode_Check(o)) {
+    Py_ssize_t len;
+    *p = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!*p)
+      return -1;
+    *n = (size_t)len;
+    return 0;
+  }
+  if (PyBytes_Check(o)) {
+    *p = PyBytes_AS_STRING(o);
+    *n = (size_t)PyBytes_GET_SIZE(o);
+    return 0;
+  }
+  if (PyObject_CheckBuffer(o)) {
+    if (PyObject_GetBuffer(o, view, PyBUF_SIMPLE) != 0)
+      return -1;
+    *have_view = 1;
+    *p = (const char *)view->buf;
+    *n = (size_t)view->len;
+    return 0;
+  }
+  fpy_raisef(FLEET_ETYPE, "expected str or bytes, got %s", Py_TYPE(o)->tp_name);
+  return -1;
+}
+
+/* A real number that is not a bool. */
+static int fpy_double(PyObject *o, const char *what, double *out)
+{
+  if (PyFloat_CheckExact(o)) {
+    *out = PyFloat_AS_DOUBLE(o);
+    return 0;
+  }
+  if (PyBool_Check(o) || !(PyFloat_Check(o) || PyLong_Check(o) || PyNumber_Check(o))) {
+    fpy_raisef(FLEET_ETYPE, "%s: expected a number, got %s", what, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  *out = PyFloat_AsDouble(o);
+  if (*out == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    fpy_raisef(FLEET_ETYPE, "%s: expected a number, got %s", what, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  return 0;
+}
+
+/* An integer (not a bool) within [lo, hi]. */
+static int fpy_int(PyObject *o, const char *what, long long lo, long long hi, long long *out)
+{
+  int overflow = 0;
+  long long v;
+  if (PyBool_Check(o) || !PyLong_Check(o)) {
+    fpy_raisef(FLEET_ETYPE, "%s: expected an int, got %s", what, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  v = PyLong_AsLongLongAndOverflow(o, &overflow);
+  if (v == -1 && PyErr_Occurred())
+    return -1;
+  if (overflow || v < lo || v > hi) {
+    fpy_raisef(FLEET_ERANGE, "%s: out of range [%lld, %lld]", what, lo, hi);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int fpy_u64(PyObject *o, const char *what, unsigned long long *out)
+{
+  unsigned long long v;
+  if (PyBool_Check(o) || !PyLong_Check(o)) {
+    fpy_raisef(FLEET_ETYPE, "%s: expected an int, got %s", what, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  v = PyLong_AsUnsignedLongLong(o);
+  if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    fpy_raisef(FLEET_ERANGE, "%s: out of range [0, 2^64)", what);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int fpy_bool(PyObject *o, const char *what, int *out)
+{
+  if (PyBool_Check(o)) {
+    *out = o == Py_True;
+    return 0;
+  }
+  if (PyLong_Check(o)) {
+    long v = PyLong_AsLong(o);
+    if (v == 0 || v == 1) {
+      *out = (int)v;
+      return 0;
+    }
+  }
+  fpy_raisef(FLEET_ETYPE, "%s: expected a bool", what);
+  return -1;
+}
+
+/* ---- Scratch: what a converted argument borrows until the call ends ----- */
+
+typedef struct fpy_scratch {
+  PyObject *refs;   /* list of objects whose memory is borrowed */
+  void *blocks[8];  /* malloc'd arrays */
+  int nblocks;
+} fpy_scratch;
+
+#define FPY_SCRATCH_INIT {NULL, {NULL}, 0}
+
+static int fpy_scratch_keep(fpy_scratch *s, PyObject *o)
+{
+  if (!s->refs && !(s->refs = PyList_New(0)))
+    return -1;
+  return PyList_Append(s->refs, o);
+}
+
+static void *fpy_scratch_alloc(fpy_scratch *s, size_t size)
+{
+  void *p;
+  if (s->nblocks == (int)(sizeof s->blocks / sizeof s->blocks[0])) {
+    fpy_raise(FLEET_ETOOBIG, "too many lists in one argument");
+    return NULL;
+  }
+  p = calloc(1, size ? size : 1);
+  if (!p) {
+    PyErr_NoMemory();
+    return NULL;
+  }
+  s->blocks[s->nblocks++] = p;
+  return p;
+}
+
+static void fpy_scratch_free(fpy_scratch *s)
+{
+  int i;
+  Py_CLEAR(s->refs);
+  for (i = 0; i < s->nblocks; i++)
+    free(s->blocks[i]);
+  s->nblocks = 0;
+}
+
+/* A list of str (or one str) as a C array of borrowed strings. */
+static int fpy_strlist(PyObject *o, const char *what, fpy_scratch *s, const char ***out,
+                       size_t *count)
+{
+  PyObject *seq;
+  Py_ssize_t i, n;
+  const char **v;
+  if (PyUnicode_Check(o)) {
+    v = (const char **)fpy_scratch_alloc(s, sizeof *v);
+    if (!v || fpy_scratch_keep(s, o) != 0 || !(v[0] = fpy_utf8(o, what, NULL)))
+      return -1;
+    *out = v;
+    *count = 1;
+    return 0;
+  }
+  seq = PySequence_Fast(o, "expected a list of str");
+  if (!seq) {
+    PyErr_Clear();
+    fpy_raisef(FLEET_ETYPE, "%s: expected a list of str, got %s", what, Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  if (fpy_scratch_keep(s, seq) != 0) {
+    Py_DECREF(seq);
+    return -1;
+  }
+  Py_DECREF(seq);
+  n = PySequence_Fast_GET_SIZE(seq);
+  v = (const char **)fpy_scratch_alloc(s, (size_t)n * sizeof *v);
+  if (!v)
+    return -1;
+  for (i = 0; i < n; i++) {
+    v[i] = fpy_utf8(PySequence_Fast_GET_ITEM(seq, i), what, NULL);
+    if (!v[i])
+      return -1;
+  }
+  *out = v;
+  *count = (size_t)n;
+  return 0;
+}
+
+/* ---- Table-driven struct conversion ------------------------------------ */
+
+typedef enum fpy_ftype {
+  FPY_F_DOUBLE, /* double */
+  FPY_F_INT,    /* int */
+  FPY_F_UINT,   /* unsigned int */
+  FPY_F_BOOL,   /* int, 0 or 1 */
+  FPY_F_I64,    /* int64_t */
+  FPY_F_U64,    /* uint64_t */
+  FPY_F_U32,    /* uint32_t */
+  FPY_F_SIZE,   /* size_t */
+  FPY_F_LONG,   /* long */
+  FPY_F_CHARS,  /* char[size] */
+  FPY_F_CSTR,   /* const char *, borrowed */
+  FPY_F_ENUM,   /* an int-sized enum, by name (names) or number */
+  FPY_F_STRLIST,/* const char *const *, count (size_t) at offset `size` */
+  FPY_F_BYTES,  /* const void *, length (size_t) at offset `size` */
+  FPY_F_SKIP    /* not converted (set by code) */
+} fpy_ftype;
+
+typedef struct fpy_name {
+  const char *name;
+  int value;
+} fpy_name;
+
+typedef struct fpy_field {
+  const char *name;
+  fpy_ftype type;
+  size_t offset;
+  size_t size;
+  const fpy_name *names; /* FPY_F_ENUM */
+  unsigned present;      /* output: None unless this bit of the present word is set */
+} fpy_field;
+
+typedef struct fpy_struct {
+  const char *what;
+  const fpy_field *fields;
+  size_t nfields;
+  long present_offset; /* offset of the unsigned present word, or -1 */
+} fpy_struct;
+
+#define FPY_FIELD(S, m, t) {#m, t, offsetof(S, m), 0, NULL, 0}
+#define FPY_FIELD_AS(S, name, m, t) {name, t, offsetof(S, m), 0, NULL, 0}
+#define FPY_CHARS(S, m) {#m, FPY_F_CHARS, offsetof(S, m), sizeof(((S *)0)->m), NULL, 0}
+#define FPY_ENUM(S, m, names) {#m, FPY_F_ENUM, offsetof(S, m), 0, names, 0}
+#define FPY_LIST(S, m, n) {#m, FPY_F_STRLIST, offsetof(S, m), offsetof(S, n), NULL, 0}
+#define FPY_BYTES(S, m, n) {#m, FPY_F_BYTES, offsetof(S, m), offsetof(S, n), NULL, 0}
+#define FPY_OPT(S, m, t, bit) {#m, t, offsetof(S, m), 0, NULL, bit}
+#define FPY_STRUCT(what, table, S, present) \
+  {what, table, sizeof(table) / sizeof(table[0]), present}
+
+static const char *fpy_enum_name(const fpy_name *names, int v)
+{
+  for (; names->name; names++)
+    if (names->value == v)
+      return names->name;
+  return NULL;
+}
+
+static PyObject *fpy_field_get(const fpy_field *f, const char *base)
+{
+  const char *p = base + f->offset;
+  switch (f->type) {
+  case FPY_F_DOUBLE: return PyFloat_FromDouble(*(const double *)p);
+  case FPY_F_INT: return PyLong_FromLong(*(const int *)p);
+  case FPY_F_UINT: return PyLong_FromUnsignedLong(*(const unsigned int *)p);
+  case FPY_F_BOOL: return PyBool_FromLong(*(const int *)p);
+  case FPY_F_I64: return PyLong_FromLongLong((long long)*(const int64_t *)p);
+  case FPY_F_U64: return PyLong_FromUnsignedLongLong((unsigned long long)*(const uint64_t *)p);
+  case FPY_F_U32: return PyLong_FromUnsignedLong((unsigned long)*(const uint32_t *)p);
+  case FPY_F_SIZE: return PyLong_FromSize_t(*(const size_t *)p);
+  case FPY_F_LONG: return PyLong_FromLong(*(const long *)p);
+  case FPY_F_CHARS: return fpy_strn(p, f->size);
+  case FPY_F_CSTR: return fpy_str(*(const char *const *)p);
+  case FPY_F_ENUM: {
+    int v = *(const int *)p;
+    const char *name = fpy_enum_name(f->names, v);
+    return name ? PyUnicode_FromString(name) : PyLong_FromLong(v);
+  }
+  case FPY_F_STRLIST: {
+    const char *const *v = *(const char *const *const *)p;
+    size_t n = *(const size_t *)(base + f->size), i;
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (i = 0; list && i < n; i++) {
+      PyObject *s = fpy_str(v[i]);
+      if (!s) {
+        Py_CLEAR(list);
+        break;
+      }
+      PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    return list;
+  }
+  default: Py_RETURN_NONE;
+  }
+}
+
+/* The struct as a dict of its fields. */
+static PyObject *fpy_to_dict(const fpy_struct *st, const void *ptr)
+{
+  const char *base = (const char *)ptr;
+  unsigned present = st->present_offset >= 0 ? *(const unsigned *)(base + st->present_offset) : 0;
+  PyObject *d = PyDict_New();
+  size_t i;
+  if (!d)
+    return NULL;
+  for (i = 0; i < st->nfields; i++) {
+    const fpy_field *f = &st->fields[i];
+    PyObject *v;
+    if (f->type == FPY_F_SKIP)
+      continue;
+    v = (f->present && !(present & f->present)) ? fpy_none() : fpy_field_get(f, base);
+    if (fpy_set(d, f->name, v) != 0) {
+      Py_DECREF(d);
+      return NULL;
+    }
+  }
+  return d;
+}
+
+static int fpy_field_put(const fpy_struct *st, const fpy_field *f, char *base, PyObject *v,
+                         fpy_scratch *s)
+{
+  char what[160];
+  char *p = base + f->offset;
+  long long ll;
+  snprintf(what, sizeof what, "%s: %s", st->what, f->name);
+  switch (f->type) {
+  case FPY_F_DOUBLE:
+    return fpy_double(v, what, (double *)p);
+  case FPY_F_INT:
+    if (fpy_int(v, what, INT_MIN, INT_MAX, &ll) != 0)
+      return -1;
+    *(int *)p = (int)ll;
+    return 0;
+  case FPY_F_UINT:
+    if (fpy_int(v, what, 0, UINT_MAX, &ll) != 0)
+      return -1;
+    *(unsigned int *)p = (unsigned int)ll;
+    return 0;
+  case FPY_F_BOOL:
+    return fpy_bool(v, what, (int *)p);
+  case FPY_F_I64:
+    if (fpy_int(v, what, INT64_MIN, INT64_MAX, &ll) != 0)
+      return -1;
+    *(int64_t *)p = (int64_t)ll;
+    return 0;
+  case FPY_F_U64: {
+    unsigned long long u;
+    if (fpy_u64(v, what, &u) != 0)
+      return -1;
+    *(uint64_t *)p = (uint64_t)u;
+    return 0;
+  }
+  case FPY_F_U32:
+    if (fpy_int(v, what, 0, UINT32_MAX, &ll) != 0)
+      return -1;
+    *(uint32_t *)p = (uint32_t)ll;
+    return 0;
+  case FPY_F_SIZE:
+    if (fpy_int(v, what, 0, LLONG_MAX, &ll) != 0)
+      return -1;
+    *(size_t *)p = (size_t)ll;
+    return 0;
+  case FPY_F_LONG:
+    if (fpy_int(v, what, LONG_MIN, LONG_MAX, &ll) != 0)
+      return -1;
+    *(long *)p = (long)ll;
+    return 0;
+  case FPY_F_CHARS: {
+    Py_ssize_t n;
+    const char *u = fpy_utf8(v, what, &n);
+    if (!u)
+      return -1;
+    if ((size_t)n >= f->size) {
+      fpy_raisef(FLEET_ETOOBIG, "%s: %zd bytes is longer than %zu", what, n, f->size - 1);
+      return -1;
+    }
+    memcpy(p, u, (size_t)n + 1);
+    return 0;
+  }
+  case FPY_F_CSTR: {
+    const char *u = fpy_utf8(v, what, NULL);
+    if (!u || fpy_scratch_keep(s, v) != 0)
+      return -1;
+    *(const char **)p = u;
+    return 0;
+  }
+  case FPY_F_ENUM:
+    if (PyUnicode_Check(v)) {
+      const char *u = fpy_utf8(v, what, NULL);
+      const fpy_name *nm;
+      if (!u)
+        return -1;
+      for (nm = f->names; nm && nm->name; nm++)
+        if (strcmp(nm->name, u) == 0) {
+          *(int *)p = nm->value;
+          return 0;
+        }
+      fpy_raisef(FLEET_EINVAL, "%s: unknown value '%s'", what, u);
+      return -1;
+    }
+    if (fpy_int(v, what, INT_MIN, INT_MAX, &ll) != 0)
+      return -1;
+    *(int *)p = (int)ll;
+    return 0;
+  case FPY_F_STRLIST:
+    return fpy_strlist(v, what, s, (const char ***)p, (size_t *)(base + f->size));
+  case FPY_F_BYTES: {
+    Py_buffer view;
+    int have_view;
+    const char *b;
+    size_t n;
+    PyObject *copy;
+    if (fpy_bytes(v, &b, &n, &view, &have_view, 0) != 0)
+      return -1;
+    /* Keep our own bytes: a buffer view would need releasing. */
+    copy = PyBytes_FromStringAndSize(b, (Py_ssize_t)n);
+    if (have_view)
+      PyBuffer_Release(&view);
+    if (!copy || fpy_scratch_keep(s, copy) != 0) {
+      Py_XDECREF(copy);
+      return -1;
+    }
+    Py_DECREF(copy);
+    *(const void **)p = PyBytes_AS_STRING(copy);
+    *(size_t *)(base + f->size) = n;
+    return 0;
+  }
+  default:
+    fpy_raisef(FLEET_EINVAL, "%s: cannot be set here", what);
+    return -1;
+  }
+}
+
+/* Fill `ptr` (already initialised to its defaults) from a dict; None values
+ * keep the default. Unknown keys are refused. */
+static int fpy_from_dict(const fpy_struct *st, PyObject *dict, void *ptr, fpy_scratch *s)
+{
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  if (!PyDict_Check(dict)) {
+    fpy_raisef(FLEET_ETYPE, "%s: expected a dict, got %s", st->what, Py_TYPE(dict)->tp_name);
+    return -1;
+  }
+  while (PyDict_Next(dict, &pos, &k, &v)) {
+    const char *name;
+    size_t i;
+    if (!PyUnicode_Check(k)) {
+      fpy_raisef(FLEET_ETYPE, "%s: keys must be str", st->what);
+      return -1;
+    }
+    name = PyUnicode_AsUTF8(k);
+    if (!name)
+      return -1;
+    for (i = 0; i < st->nfields; i++)
+      if (strcmp(st->fields[i].name, name) == 0)
+        break;
+    if (i == st->nfields || st->fields[i].type == FPY_F_SKIP) {
+      fpy_raisef(FLEET_EINVAL, "%s: unknown member '%s'", st->what, name);
+      return -1;
+    }
+    if (v == Py_None)
+      continue;
+    if (fpy_field_put(st, &st->fields[i], (char *)ptr, v, s) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* ---- Telemetry records ------------------------------------------------- */
+
+static PyObject *fpy_k_vehicle_id, *fpy_k_ts_ns, *fpy_k_lat, *fpy_k_lng, *fpy_k_speed,
+    *fpy_k_heading, *fpy_k_ignition, *fpy_k_odometer, *fpy_k_battery_v, *fpy_k_engine_temp,
+    *fpy_k_fuel_level, *fpy_k_driver_id, *fpy_k_extras, *fpy_k_warnings, *fpy_k_ts;
+
+static int fpy_init_keys(void)
+{
+#define FPY_KEY(k) \
+  if (!(fpy_k_##k = PyUnicode_InternFromString(#k))) return -1
+  FPY_KEY(vehicle_id);
+  FPY_KEY(ts_ns);
+  FPY_KEY(lat);
+  FPY_KEY(lng);
+  FPY_KEY(speed);
+  FPY_KEY(heading);
+  FPY_KEY(ignition);
+  FPY_KEY(odometer);
+  FPY_KEY(battery_v);
+  FPY_KEY(engine_temp);
+  FPY_KEY(fuel_level);
+  FPY_KEY(driver_id);
+  FPY_KEY(extras);
+  FPY_KEY(warnings);
+  FPY_KEY(ts);
+#undef FPY_KEY
+  fpy_empty_tuple = PyTuple_New(0);
+  return fpy_empty_tuple ? 0 : -1;
+}
+
+static int fpy_dset(PyObject *d, PyObject *key, PyObject *value)
+{
+  int rc;
+  if (!value)
+    return -1;
+  rc = PyDict_SetItem(d, key, value);
+  Py_DECREF(value);
+  return rc;
+}
+
+static PyObject *fpy_opt_double(const fleet_telemetry_t *r, unsigned bit, double v)
+{
+  if (r->present & bit)
+    return PyFloat_FromDouble(v);
+  Py_RETURN_NONE;
+}
+
+/* The attributes of a Telemetry object, as a dict. */
+static PyObject *fpy_telemetry_dict(const fleet_telemetry_t *r,
+                                    const fleet_telemetry_warnings_t *w)
+{
+  PyObject *d = PyDict_New(), *extras, *warnings;
+  unsigned i;
+  if (!d)
+    return NULL;
+  if (fpy_dset(d, fpy_k_vehicle_id, PyUnicode_FromString(r->vehicle_id)) ||
+      fpy_dset(d, fpy_k_ts_ns, PyLong_FromLongLong((long long)r->ts_ns)) ||
+      fpy_dset(d, fpy_k_lat, PyFloat_FromDouble(r->lat)) ||
+      fpy_dset(d, fpy_k_lng, PyFloat_FromDouble(r->lng)) ||
+      fpy_dset(d, fpy_k_speed, fpy_opt_double(r, FLEET_TELEMETRY_SPEED, r->speed_kmh)) ||
+      fpy_dset(d, fpy_k_heading, fpy_opt_double(r, FLEET_TELEMETRY_HEADING, r->heading_deg)) ||
+      fpy_dset(d, fpy_k_ignition,
+               (r->present & FLEET_TELEMETRY_IGNITION) ? PyBool_FromLong(r->ignition)
+                                                       : fpy_none()) ||
+      fpy_dset(d, fpy_k_odometer, fpy_opt_double(r, FLEET_TELEMETRY_ODOMETER, r->odometer_km)) ||
+      fpy_dset(d, fpy_k_battery_v, fpy_opt_double(r, FLEET_TELEMETRY_BATTERY_V, r->battery_v)) ||
+      fpy_dset(d, fpy_k_engine_temp,
+               fpy_opt_double(r, FLEET_TELEMETRY_ENGINE_TEMP, r->engine_temp_c)) ||
+      fpy_dset(d, fpy_k_fuel_level,
+               fpy_opt_double(r, FLEET_TELEMETRY_FUEL_LEVEL, r->fuel_level_pct)) ||
+      fpy_dset(d, fpy_k_driver_id,
+               (r->present & FLEET_TELEMETRY_DRIVER_ID)
+                   ? fpy_strn(r->driver_id, sizeof r->driver_id)
+                   : fpy_none()))
+    goto fail;
+  extras = PyDict_New();
+  if (fpy_dset(d, fpy_k_extras, extras))
+    goto fail;
+  for (i = 0; i < r->n_extras && i < FLEET_TELEMETRY_MAX_EXTRAS; i++) {
+    const fleet_extra_field_t *x = &r->extras[i];
+    PyObject *v = x->type == FLEET_EXTRA_BOOL ? PyBool_FromLong(x->value != 0.0)
+                                              : PyFloat_FromDouble(x->value);
+    if (fpy_set(extras, x->name, v) != 0)
+      goto fail;
+  }
+  warnings = PyList_New(0);
+  if (fpy_dset(d, fpy_k_warnings, warnings))
+    goto fail;
+  if (w) {
+    for (i = 0; i < w->count && i < FLEET_TELEMETRY_MAX_WARNINGS; i++) {
+      PyObject *m = fpy_strn(w->msg[i], FLEET_TELEMETRY_WARNING_LEN);
+      if (!m || PyList_Append(warnings, m) != 0) {
+        Py_XDECREF(m);
+        goto fail;
+      }
+      Py_DECREF(m);
+    }
+    if (w->dropped) {
+      PyObject *m = PyUnicode_FromFormat("%u further warnings were not kept", w->dropped);
+      if (!m || PyList_Append(warnings, m) != 0) {
+        Py_XDECREF(m);
+        goto fail;
+      }
+      Py_DECREF(m);
+    }
+  }
+  return d;
+fail:
+  Py_DECREF(d);
+  return NULL;
+}
+
+static PyObject *fpy_telemetry_new(const fleet_telemetry_t *r, const fleet_telemetry_warnings_t *w)
+{
+  return fpy_make(FPY_TELEMETRY, fpy_telemetry_dict(r, w));
+}
+
+/* Read attribute `key` of a Telemetry object, or item `key` of a dict. A
+ * missing one reads as None. Returns a new reference, or NULL with an error. */
+static PyObject *fpy_tget(PyObject *o, PyObject *key)
+{
+  PyObject *v;
+  if (PyDict_Check(o)) {
+    v = PyDict_GetItemWithError(o, key);
+    if (!v) {
+      if (PyErr_Occurred())
+        return NULL;
+      Py_RETURN_NONE;
+    }
+    Py_INCREF(v);
+    return v;
+  }
+  v = PyObject_GetAttr(o, key);
+  if (!v && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+    PyErr_Clear();
+    Py_RETURN_NONE;
+  }
+  return v;
+}
+
+static int fpy_topt(PyObject *o, PyObject *key, fleet_telemetry_t *r, unsigned bit, double *dst)
+{
+  PyObject *v = fpy_tget(o, key);
+  int rc = 0;
+  if (!v)
+    return -1;
+  if (v != Py_None) {
+    rc = fpy_double(v, PyUnicode_AsUTF8(key), dst);
+    if (rc == 0)
+      r->present |= bit;
+  }
+  Py_DECREF(v);
+  return rc;
+}
+
+static int fpy_copy_id(char *dst, size_t size, PyObject *v, const char *what)
+{
+  Py_ssize_t n;
+  const char *u = fpy_utf8(v, what, &n);
+  if (!u)
+    return -1;
+  if ((size_t)n >= size) {
+    fpy_raisef(FLEET_EINVAL, "%s: %zd bytes is longer than %zu", what, n, size - 1);
+    return -1;
+  }
+  memcpy(dst, u, (size_t)n + 1);
+  return 0;
+}
+
+/* Fill a C record from a Telemetry object, a dict with the same keys (ts_ns,
+ * or ts as RFC 3339 text or ns), or payload text/bytes (parsed). */
+static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
+{
+  PyObject *v = NULL;
+  memset(r, 0, offsetof(fleet_telemetry_t, extras));
+  r->version = FLEET_TELEMETRY_VERSION;
+  if (PyUnicode_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o)) {
+    const char *p;
+    size_t n;
+    Py_buffer view;
+    int have_view, rc;
+    if (fpy_bytes(o, &p, &n, &view, &have_view, 0) != 0)
+      return -1;
+    rc = fleetswig_keep(fleet_telemetry_parse(r, NULL, p, n));
+    if (have_view)
+      PyBuffer_Release(&view);
+    if (rc != 0) {
+      fleetswig_raise_status(rc);
+      return -1;
+    }
+    return 0;
+  }
+  if (o == Py_None) {
+    fpy_raise(FLEET_EINVAL, "record: None");
+    return -1;
+  }
+  /* vehicle_id */
+  if (!(v = fpy_tget(o, fpy_k_vehicle_id)))
+    return -1;
+  if (v != Py_None && fpy_copy_id(r->vehicle_id, sizeof r->vehicle_id, v, "vehicle_id") != 0)
+    goto fail;
+  Py_CLEAR(v);
+  /* ts_ns, or ts */
+  if (!(v = fpy_tget(o, fpy_k_ts_ns)))
+    return -1;
+  if (v == Py_None && PyDict_Check(o)) {
+    Py_DECREF(v);
+    if (!(v = fpy_tget(o, fpy_k_ts)))
+      return -1;
+    if (PyUnicode_Check(v)) {
+      Py_ssize_t n;
+      const char *u = fpy_utf8(v, "ts", &n);
+      int rc;
+      if (!u)
+        goto fail;
+      rc = fleetswig_keep(fleet_time_parse(&r->ts_ns, u, (size_t)n));
+      if (rc != 0) {
+        fleetswig_raise_status(rc);
+        goto fail;
+      }
+      Py_CLEAR(v);
+    }
+  }
+  if (v) {
+    long long ns;
+    if (v == Py_None) {
+      fpy_raise(FLEET_EMISSING, "ts: missing");
+      goto fail;
+    }
+    if (fpy_int(v, "ts_ns", INT64_MIN, INT64_MAX, &ns) != 0)
+      goto fail;
+    r->ts_ns = (int64_t)ns;
+    Py_CLEAR(v);
+  }
+  /* lat, lng */
+  if (!(v = fpy_tget(o, fpy_k_lat)))
+    return -1;
+  if (v == Py_None) {
+    fpy_raise(FLEET_EMISSING, "lat: missing");
+    goto fail;
+  }
+  if (fpy_double(v, "lat", &r->lat) != 0)
+    goto fail;
+  Py_CLEAR(v);
+  if (!(v = fpy_tget(o, fpy_k_lng)))
+    return -1;
+  if (v == Py_None) {
+    fpy_raise(FLEET_EMISSING, "lng: missing");
+    goto fail;
+  }
+  if (fpy_double(v, "lng", &r->lng) != 0)
+    goto fail;
+  Py_CLEAR(v);
+  /* optional fields */
+  if (fpy_topt(o, fpy_k_speed, r, FLEET_TELEMETRY_SPEED, &r->speed_kmh) ||
+      fpy_topt(o, fpy_k_heading, r, FLEET_TELEMETRY_HEADING, &r->heading_deg) ||
+      fpy_topt(o, fpy_k_odometer, r, FLEET_TELEMETRY_ODOMETER, &r->odometer_km) ||
+      fpy_topt(o, fpy_k_battery_v, r, FLEET_TELEMETRY_BATTERY_V, &r->battery_v) ||
+      fpy_topt(o, fpy_k_engine_temp, r, FLEET_TELEMETRY_ENGINE_TEMP, &r->engine_temp_c) ||
+      fpy_topt(o, fpy_k_fuel_level, r, FLEET_TELEMETRY_FUEL_LEVEL, &r->fuel_level_pct))
+    return -1;
+  if (!(v = fpy_tget(o, fpy_k_ignition)))
+    return -1;
+  if (v != Py_None) {
+    if (fpy_bool(v, "ignition", &r->ignition) != 0)
+      goto fail;
+    r->present |= FLEET_TELEMETRY_IGNITION;
+  }
+  Py_CLEAR(v);
+  if (!(v = fpy_tget(o, fpy_k_driver_id)))
+    return -1;
+  if (v != Py_None) {
+    if (fpy_copy_id(r->driver_id, sizeof r->driver_id, v, "driver_id") != 0)
+      goto fail;
+    r->present |= FLEET_TELEMETRY_DRIVER_ID;
+  }
+  Py_CLEAR(v);
+  /* extras */
+  if (!(v = fpy_tget(o, fpy_k_extras)))
+    return -1;
+  if (v != Py_None) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *x;
+    if (!PyDict_Check(v)) {
+      fpy_raisef(FLEET_ETYPE, "extras: expected a dict, got %s", Py_TYPE(v)->tp_name);
+      goto fail;
+    }
+    if (PyDict_GET_SIZE(v) > FLEET_TELEMETRY_MAX_EXTRAS) {
+      fpy_raisef(FLEET_ETOOBIG, "extras: %zd fields, at most %d", PyDict_GET_SIZE(v),
+                 FLEET_TELEMETRY_MAX_EXTRAS);
+      goto fail;
+    }
+    while (PyDict_Next(v, &pos, &k, &x)) {
+      fleet_extra_field_t *e = &r->extras[r->n_extras];
+      if (fpy_copy_id(e->name, sizeof e->name, k, "extras: name") != 0)
+        goto fail;
+      if (PyBool_Check(x)) {
+        e->type = FLEET_EXTRA_BOOL;
+        e->value = x == Py_True ? 1.0 : 0.0;
+      } else {
+        char what[64];
+        snprintf(what, sizeof what, "extras: %s", e->name);
+        e->type = FLEET_EXTRA_NUMBER;
+        if (fpy_double(x, what, &e->value) != 0)
+          goto fail;
+      }
+      r->n_extras++;
+    }
+  }
+  Py_CLEAR(v);
+  return 0;
+fail:
+  Py_XDECREF(v);
+  return -1;
+}
+
+/* ---- Line protocol tags and fields -------------------------------------- */
+
+typedef struct fleetswig_lp_tag {
+  const char *key;
+  const char *value;
+} fleetswig_lp_tag;
+
+typedef struct fleetswig_lp_tags {
+  fleetswig_lp_tag *v;
+  size_t n;
+} fleetswig_lp_tags;
+
+enum { FLEETSWIG_LP_FLOAT, FLEETSWIG_LP_INT, FLEETSWIG_LP_BOOL, FLEETSWIG_LP_STRING };
+
+typedef struct fleetswig_lp_field {
+  const char *key;
+  int type;
+  double f;
+  int64_t i;
+  const char *s;
+} fleetswig_lp_field;
+
+typedef struct fleetswig_lp_fields {
+  fleetswig_lp_field *v;
+  size_t n;
+} fleetswig_lp_fields;
+
+/* A mapping (or None) of str -> str as tags; `s` keeps what is borrowed. */
+static int fpy_lp_tags(PyObject *o, fleetswig_lp_tags *out, fpy_scratch *s)
+{
+  PyObject *items;
+  Py_ssize_t i, n;
+  out->v = NULL;
+  out->n = 0;
+  if (o == Py_None)
+    return 0;
+  if (!PyDict_Check(o)) {
+    fpy_raisef(FLEET_ETYPE, "tags: expected a dict, got %s", Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  items = PyDict_Items(o);
+  if (!items || fpy_scratch_keep(s, items) != 0) {
+    Py_XDECREF(items);
+    return -1;
+  }
+  Py_DECREF(items);
+  n = PyList_GET_SIZE(items);
+  out->v = (fleetswig_lp_tag *)fpy_scratch_alloc(s, (size_t)n * sizeof *out->v);
+  if (!out->v)
+    return -1;
+  for (i = 0; i < n; i++) {
+    PyObject *kv = PyList_GET_ITEM(items, i);
+    out->v[i].key = fpy_utf8(PyTuple_GET_ITEM(kv, 0), "tags: key", NULL);
+    if (!out->v[i].key)
+      return -1;
+    if (PyTuple_GET_ITEM(kv, 1) == Py_None) {
+      out->v[i].value = NULL;
+    } else {
+      out->v[i].value = fpy_utf8(PyTuple_GET_ITEM(kv, 1), "tags: value", NULL);
+      if (!out->v[i].value)
+        return -1;
+    }
+  }
+  out->n = (size_t)n;
+  return 0;
+}
+
+static int fpy_lp_fields(PyObject *o, fleetswig_lp_fields *out, fpy_scratch *s)
+{
+  PyObject *items;
+  Py_ssize_t i, n;
+  out->v = NULL;
+  out->n = 0;
+  if (!PyDict_Check(o)) {
+    fpy_raisef(FLEET_ETYPE, "fields: expected a dict, got %s", Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  items = PyDict_Items(o);
+  if (!items || fpy_scratch_keep(s, items) != 0) {
+    Py_XDECREF(items);
+    return -1;
+  }
+  Py_DECREF(items);
+  n = PyList_GET_SIZE(items);
+  out->v = (fleetswig_lp_field *)fpy_scratch_alloc(s, (size_t)n * sizeof *out->v);
+  if (!out->v)
+    return -1;
+  for (i = 0; i < n; i++) {
+    PyObject *kv = PyList_GET_ITEM(items, i), *x = PyTuple_GET_ITEM(kv, 1);
+    fleetswig_lp_field *f = &out->v[i];
+    f->key = fpy_utf8(PyTuple_GET_ITEM(kv, 0), "fields: key", NULL);
+    if (!f->key)
+      return -1;
+    if (PyBool_Check(x)) {
+      f->type = FLEETSWIG_LP_BOOL;
+      f->i = x == Py_True;
+    } else if (PyLong_Check(x)) {
+      long long ll;
+      char what[96];
+      snprintf(what, sizeof what, "fields: %s", f->key);
+      if (fpy_int(x, what, INT64_MIN, INT64_MAX, &ll) != 0)
+        return -1;
+      f->type = FLEETSWIG_LP_INT;
+      f->i = (int64_t)ll;
+    } else if (PyUnicode_Check(x)) {
+      f->type = FLEETSWIG_LP_STRING;
+      f->s = fpy_utf8(x, "fields: value", NULL);
+      if (!f->s)
+        return -1;
+    } else {
+      char what[96];
+      snprintf(what, sizeof what, "fields: %s", f->key);
+      f->type = FLEETSWIG_LP_FLOAT;
+      if (fpy_double(x, what, &f->f) != 0)
+        return -1;
+    }
+  }
+  out->n = (size_t)n;
+  return 0;
+}
+
+/* ---- Strings handed out by %extend methods ------------------------------ */
+
+typedef struct fleetswig_string {
+  char *s;
+} fleetswig_string;
+
+static void fleetswig_string_set(fleetswig_string *out, const char *s)
+{
+  free(out->s);
+  out->s = s ? strdup(s) : NULL;
+}
+
+/* ---- Callbacks --------------------------------------------------------- */
+
+typedef void *fleetswig_callable;
+
+typedef struct fleetswig_callback {
+  PyObject *fn;        /* the callable (owned), or NULL */
+  PyObject *exc_type;  /* the exception it raised, waiting to be raised again */
+  PyObject *exc_value;
+  PyObject *exc_tb;
+  int unraisable;      /* nobody waits for the C call: report, don't keep */
+} fleetswig_callback;
+
+static void fleetswig_callback_init(fleetswig_callback *cb, fleetswig_callable fn)
+{
+  memset(cb, 0, sizeof *cb);
+  cb->fn = (PyObject *)fn;
+  Py_XINCREF(cb->fn);
+}
+
+static void fleetswig_callback_clear(fleetswig_callback *cb)
+{
+  PyGILState_STATE st = PyGILState_Ensure();
+  Py_CLEAR(cb->fn);
+  Py_CLEAR(cb->exc_type);
+  Py_CLEAR(cb->exc_value);
+  Py_CLEAR(cb->exc_tb);
+  PyGILState_Release(st);
+}
+
+/* Raise again the exception a callback raised during the last C call.
+ * Returns 1 when there was one (it is now the current exception). */
+static int fleetswig_callback_rethrow(fleetswig_callback *cb)
+{
+  if (!cb->exc_type)
+    return 0;
+  PyErr_Restore(cb->exc_type, cb->exc_value, cb->exc_tb);
+  cb->exc_type = cb->exc_value = cb->exc_tb = NULL;
+  return 1;
+}
+
+typedef PyObject *(*fpy_builder)(const void *data);
+
+/* Call cb->fn(builder(data)) from any thread. 0, or FLEETSWIG_ABORT when it
+ * raised (or the argument could not be built). */
+static int fleetswig_invoke(fleetswig_callback *cb, fpy_builder builder, const void *data)
+{
+  PyGILState_STATE st;
+  PyObject *arg, *res = NULL;
+  int rc = 0;
+  if (!cb->fn)
+    return 0;
+  st = PyGILState_Ensure();
+  arg = builder(data);
+  if (arg) {
+    res = PyObject_CallOneArg(cb->fn, arg);
+    Py_DECREF(arg);
+  }
+  if (res) {
+    Py_DECREF(res);
+  } else if (cb->unraisable || cb->exc_type) {
+    /* Nobody will raise it (a library thread), or an earlier exception is
+     * already waiting: report this one the way Python reports exceptions
+     * it cannot raise anywhere. */
+    PyErr_WriteUnraisable(cb->fn);
+    rc = FLEETSWIG_ABORT;
+  } else {
+    PyErr_Fetch(&cb->exc_type, &cb->exc_value, &cb->exc_tb);
+    PyErr_NormalizeException(&cb->exc_type, &cb->exc_value, &cb->exc_tb);
+    if (cb->exc_tb)
+      PyException_SetTraceback(cb->exc_value, cb->exc_tb);
+    rc = FLEETSWIG_ABORT;
+  }
+  PyGILState_Release(st);
+  return rc;
+}
+
+/* Finish a C call that may have run callbacks: raise their exception again. */
+static int fleetswig_callback_done(fleetswig_callback *cb, int rc)
+{
+  if (fleetswig_callback_rethrow(cb))
+    return FLEETSWIG_ABORT;
+  return rc;
+}
+%}
+
+/* ---- Typemaps ---------------------------------------------------------- */
+
+/* Status codes: raise on failure, None on success. */
+%typemap(out) fleet_status_t, int {
+  if ((int)$1 < 0 || (int)$1 == FLEETSWIG_ABORT) {
+    fleetswig_raise_status((int)$1);
+    SWIG_fail;
+  }
+  $result = SWIG_Py_Void();
+}
+%typemap(out) int FLEETSWIG_PLAIN_INT {
+  $result = PyLong_FromLong($1);
+}
+
+/* Constructors and factories return NULL after a failure. */
+%define FLEETSWIG_NULL_RAISES(cls, method)
+%exception cls::method {
+  $action
+  if (!result) {
+    fleetswig_raise_pending();
+    SWIG_fail;
+  }
+}
+%enddef
+%define FLEETSWIG_CONSTRUCTOR(cls, method)
+FLEETSWIG_NULL_RAISES(cls, method)
+%enddef
+%define FLEETSWIG_RETURNS_HANDLE(ret, cls, method)
+FLEETSWIG_NULL_RAISES(cls, method)
+%enddef
+
+/* Methods returning a Python object build it themselves (NULL: raised). */
+%typemap(out) PyObject * {
+  if (!$1)
+    SWIG_fail;
+  $result = $1;
+}
+
+/* Strings: str, no embedded NUL; None is NULL. */
+%typemap(in) const char * {
+  if ($input == Py_None) {
+    $1 = NULL;
+  } else {
+    $1 = ($1_ltype)fpy_utf8($input, "$1_name", NULL);
+    if (!$1)
+      SWIG_fail;
+  }
+}
+%typemap(freearg) const char * ""
+%typemap(typecheck, precedence=SWIG_TYPECHECK_STRING) const char * {
+  $1 = $input == Py_None || PyUnicode_Check($input);
+}
+
+/* Bytes: str (UTF-8), bytes, bytearray or any contiguous buffer. */
+%typemap(in) (const char *FLEETSWIG_BYTES, size_t FLEETSWIG_LEN) (Py_buffer view, int have_view = 0) {
+  if (fpy_bytes($input, (const char **)&$1, &$2, &view, &have_view, 0) != 0)
+    SWIG_fail;
+}
+%typemap(freearg) (const char *FLEETSWIG_BYTES, size_t FLEETSWIG_LEN) {
+  if (have_view$argnum)
+    PyBuffer_Release(&view$argnum);
+}
+%typemap(in) (const char *FLEETSWIG_BYTES_OR_NONE, size_t FLEETSWIG_LEN) (Py_buffer view, int have_view = 0) {
+  if (fpy_bytes($input, (const char **)&$1, &$2, &view, &have_view, 1) != 0)
+    SWIG_fail;
+}
+%typemap(freearg) (const char *FLEETSWIG_BYTES_OR_NONE, size_t FLEETSWIG_LEN) {
+  if (have_view$argnum)
+    PyBuffer_Release(&view$argnum);
+}
+%apply (const char *FLEETSWIG_BYTES, size_t FLEETSWIG_LEN) {
+  (const char *json, size_t len),
+  (const char *id, size_t len),
+  (const char *s, size_t len),
+  (const char *geometry, size_t geometry_len),
+  (const char *data, size_t len),
+  (const char *token, size_t len),
+  (const char *refresh_token, size_t len)
+};
+%apply (const char *FLEETSWIG_BYTES_OR_NONE, size_t FLEETSWIG_LEN) {
+  (const char *properties, size_t properties_len)
+};
+
+/* Encoder output: a str. */
+%typemap(in, numinputs=0) fleet_buf_t *buf (fleet_buf_t tmp = FLEET_BUF_INIT) {
+  $1 = &tmp;
+}
+%typemap(argout) fleet_buf_t *buf {
+  $result = SWIG_Python_AppendOutput($result,
+      PyUnicode_DecodeUTF8($1->ptr ? $1->ptr : "", (Py_ssize_t)$1->len, "replace"));
+  if (PyErr_Occurred())
+    SWIG_fail;
+}
+%typemap(freearg) fleet_buf_t *buf {
+  fleet_buf_dispose($1);
+}
+
+/* Fixed-size text output buffers. */
+%typemap(in, numinputs=0) char out[ANY] (char tmp[$1_dim0]) {
+  tmp[0] = 0;
+  $1 = tmp;
+}
+%typemap(argout) char out[ANY] {
+  $result = SWIG_Python_AppendOutput($result, fpy_strn($1, $1_dim0));
+}
+
+/* Other outputs. */
+%typemap(in, numinputs=0) fleetswig_string *out (fleetswig_string tmp = {NULL}) {
+  $1 = &tmp;
+}
+%typemap(argout) fleetswig_string *out {
+  $result = SWIG_Python_AppendOutput($result, fpy_str($1->s));
+}
+%typemap(freearg) fleetswig_string *out {
+  free($1->s);
+}
+%typemap(in, numinputs=0) int *out_bool (int tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) int *out_bool {
+  $result = SWIG_Python_AppendOutput($result, PyBool_FromLong(*$1));
+}
+%typemap(in, numinputs=0) uint64_t *out_u64 (uint64_t tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) uint64_t *out_u64 {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromUnsignedLongLong(*$1));
+}
+%typemap(in, numinputs=0) uint32_t *out_key (uint32_t tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) uint32_t *out_key {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromUnsignedLong(*$1));
+}
+%typemap(in, numinputs=0) int64_t *out_ns (int64_t tmp = 0), int64_t *out_seconds (int64_t tmp = 0), int64_t *out_i64 (int64_t tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) int64_t *out_ns, int64_t *out_seconds, int64_t *out_i64 {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromLongLong((long long)*$1));
+}
+%typemap(in, numinputs=0) fleetswig_keys *out_keys (fleetswig_keys tmp) {
+  fleetswig_keys_init(&tmp);
+  $1 = &tmp;
+}
+%typemap(argout) fleetswig_keys *out_keys {
+  PyObject *list = PyList_New((Py_ssize_t)$1->n);
+  size_t i;
+  for (i = 0; list && i < $1->n; i++)
+    PyList_SET_ITEM(list, (Py_ssize_t)i, PyLong_FromUnsignedLong($1->v[i]));
+  $result = SWIG_Python_AppendOutput($result, list);
+  if (!list)
+    SWIG_fail;
+}
+%typemap(freearg) fleetswig_keys *out_keys {
+  fleetswig_keys_dispose($1);
+}
+%apply double *OUTPUT {
+  double *out_lat, double *out_lng, double *out_x, double *out_y,
+  double *out_min_lat, double *out_min_lng, double *out_max_lat, double *out_max_lng
+};
+
+/* Telemetry records. */
+%typemap(in, numinputs=0) (fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings)
+    (fleet_telemetry_t rec, fleet_telemetry_warnings_t warn) {
+  rec.version = FLEET_TELEMETRY_VERSION;
+  warn.count = 0;
+  warn.dropped = 0;
+  $1 = &rec;
+  $2 = &warn;
+}
+%typemap(argout) (fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings) {
+  $result = SWIG_Python_AppendOutput($result, fpy_telemetry_new($1, $2));
+  if (PyErr_Occurred())
+    SWIG_fail;
+}
+%typemap(in) const fleet_telemetry_t *rec (fleet_telemetry_t tmp) {
+  if (fpy_telemetry_from_py($input, &tmp) != 0)
+    SWIG_fail;
+  $1 = &tmp;
+}
+
+/* fleet_telemetry_encode_json() options: include_vehicle_id as a bool. */
+%typemap(in) const fleet_telemetry_json_opts_t *opts (fleet_telemetry_json_opts_t tmp) {
+  int inc = 1;
+  tmp.version = FLEET_TELEMETRY_JSON_OPTS_VERSION;
+  if ($input != Py_None && fpy_bool($input, "include_vehicle_id", &inc) != 0)
+    SWIG_fail;
+  tmp.include_vehicle_id = inc;
+  $1 = &tmp;
+}
+
+/* Line protocol: tags as a dict str -> str (None values are left out). */
+%typemap(in) (const fleet_lp_tag_t *tags, size_t ntags)
+    (fpy_scratch scratch = FPY_SCRATCH_INIT, fleetswig_lp_tags t) {
+  if (fpy_lp_tags($input, &t, &scratch) != 0)
+    SWIG_fail;
+  $1 = ($1_ltype)t.v;
+  $2 = t.n;
+}
+%typemap(freearg) (const fleet_lp_tag_t *tags, size_t ntags) {
+  fpy_scratch_free(&scratch$argnum);
+}
+%typemap(in) const fleetswig_lp_tags *tags (fpy_scratch scratch = FPY_SCRATCH_INIT, fleetswig_lp_tags t) {
+  if (fpy_lp_tags($input, &t, &scratch) != 0)
+    SWIG_fail;
+  $1 = &t;
+}
+%typemap(freearg) const fleetswig_lp_tags *tags {
+  fpy_scratch_free(&scratch$argnum);
+}
+%typemap(in) const fleetswig_lp_fields *fields (fpy_scratch scratch = FPY_SCRATCH_INIT, fleetswig_lp_fields f) {
+  if (fpy_lp_fields($input, &f, &scratch) != 0)
+    SWIG_fail;
+  $1 = &f;
+}
+%typemap(freearg) const fleetswig_lp_fields *fields {
+  fpy_scratch_free(&scratch$argnum);
+}
+
+/* A callable (required). */
+%typemap(in) fleetswig_callable {
+  if (!PyCallable_Check($input)) {
+    fpy_raisef(FLEET_ETYPE, "$1_name: expected a callable, got %s", Py_TYPE($input)->tp_name);
+    SWIG_fail;
+  }
+  $1 = (void *)$input;
+}
+/* A callable or None. */
+%typemap(in) fleetswig_callable OPTIONAL {
+  if ($input == Py_None) {
+    $1 = NULL;
+  } else if (!PyCallable_Check($input)) {
+    fpy_raisef(FLEET_ETYPE, "$1_name: expected a callable or None, got %s",
+               Py_TYPE($input)->tp_name);
+    SWIG_fail;
+  } else {
+    $1 = (void *)$input;
+  }
+}
+
+/* Option structs: a dict (None for the defaults). INIT fills the defaults. */
+%define FLEETSWIG_OPTIONS(TYPE, NAME, DESC, INIT)
+%typemap(in) const TYPE *NAME (TYPE tmp, fpy_scratch scratch = FPY_SCRATCH_INIT) {
+  if ($input == Py_None) {
+    $1 = NULL;
+  } else {
+    INIT(&tmp);
+    if (fpy_from_dict(&DESC, $input, &tmp, &scratch) != 0)
+      SWIG_fail;
+    $1 = &tmp;
+  }
+}
+%typemap(freearg) const TYPE *NAME {
+  fpy_scratch_free(&scratch$argnum);
+}
+%enddef
+
+/* Result structs: converted with CONVERT (a function of a const TYPE *). */
+%define FLEETSWIG_RESULT(TYPE, NAME, CONVERT)
+%typemap(in, numinputs=0) TYPE *NAME (TYPE tmp) {
+  memset(&tmp, 0, sizeof tmp);
+  $1 = &tmp;
+}
+%typemap(argout) TYPE *NAME {
+  $result = SWIG_Python_AppendOutput($result, CONVERT($1));
+  if (PyErr_Occurred())
+    SWIG_fail;
+}
+%enddef
+
+/* ---- Registration by the Python layer ---------------------------------- */
+
+%init %{
+  if (fpy_init_keys() != 0)
+    return NULL;
+%}
+
+%inline %{
+/** Register a record class of the Python layer (internal). */
+PyObject *register_class(const char *name, PyObject *cls)
+{
+  int i;
+  if (!name || !PyType_Check(cls)) {
+    PyErr_SetString(PyExc_TypeError, "register_class(name, class)");
+    return NULL;
+  }
+  for (i = 0; i < FPY_NCLASSES; i++)
+    if (strcmp(fpy_class_names[i], name) == 0) {
+      Py_INCREF(cls);
+      Py_XSETREF(fpy_classes[i], cls);
+      Py_RETURN_NONE;
+    }
+  PyErr_Format(PyExc_ValueError, "register_class: unknown record class '%s'", name);
+  return NULL;
+}
+
+/** Register the exception classes: base, {code: class} (internal). */
+PyObject *register_errors(PyObject *base, PyObject *by_code)
+{
+  if (!PyType_Check(base) || !PyDict_Check(by_code)) {
+    PyErr_SetString(PyExc_TypeError, "register_errors(base, {code: class})");
+    return NULL;
+  }
+  Py_INCREF(base);
+  Py_XSETREF(fpy_error_base, base);
+  Py_INCREF(by_code);
+  Py_XSETREF(fpy_errors, by_code);
+  Py_RETURN_NONE;
+}
+
+/** Raise the exception of a status code with a message (internal, for tests). */
+PyObject *raise_status(int code, const char *message)
+{
+  fpy_raise(code, message ? message : fleet_strerror(code));
+  return NULL;
+}
+%}
+
+/* ---- Records and options of trip, rules, downsample, tracker ------------ */
+
+%{
+static const fpy_name fpy_end_reason_names[] = {
+    {"none", FLEET_TRIP_END_NONE},       {"parked", FLEET_TRIP_END_PARKED},
+    {"ignition_off", FLEET_TRIP_END_IGNITION_OFF}, {"data_gap", FLEET_TRIP_END_DATA_GAP},
+    {"flush", FLEET_TRIP_END_FLUSH},     {NULL, 0}};
+static const fpy_name fpy_rule_type_names[] = {
+    {"overspeed", FLEET_RULE_OVERSPEED},     {"zone_enter", FLEET_RULE_ZONE_ENTER},
+    {"zone_exit", FLEET_RULE_ZONE_EXIT},     {"ignition_on", FLEET_RULE_IGNITION_ON},
+    {"ignition_off", FLEET_RULE_IGNITION_OFF}, {"offline", FLEET_RULE_OFFLINE},
+    {"low_battery", FLEET_RULE_LOW_BATTERY}, {"engine_temp", FLEET_RULE_ENGINE_TEMP},
+    {"fuel_drop", FLEET_RULE_FUEL_DROP},     {NULL, 0}};
+static const fpy_name fpy_severity_names[] = {{"info", FLEET_SEVERITY_INFO},
+                                              {"warning", FLEET_SEVERITY_WARNING},
+                                              {"critical", FLEET_SEVERITY_CRITICAL},
+                                              {NULL, 0}};
+static const fpy_name fpy_vehicle_status_names[] = {
+    {"moving", FLEET_VEHICLE_MOVING}, {"idle", FLEET_VEHICLE_IDLE},
+    {"stopped", FLEET_VEHICLE_STOPPED}, {"offline", FLEET_VEHICLE_OFFLINE}, {NULL, 0}};
+
+static const fpy_field fpy_trip_params_fields[] = {
+    FPY_FIELD(fleet_trip_params_t, min_trip_distance_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, min_trip_duration_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, min_parking_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, max_gap_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, speed_threshold_kmh, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, use_ignition, FPY_F_BOOL),
+    FPY_FIELD(fleet_trip_params_t, use_odometer, FPY_F_BOOL),
+    FPY_FIELD(fleet_trip_params_t, odometer_slack_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, tank_l, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, consumption_l_per_100km, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_params_t, idle_l_per_h, FPY_F_DOUBLE)};
+static const fpy_struct fpy_trip_params =
+    FPY_STRUCT("trip parameters", fpy_trip_params_fields, fleet_trip_params_t, -1);
+
+static void fpy_trip_params_init(fleet_trip_params_t *p)
+{
+  fleet_trip_params_init(p, FLEET_TRIP_PARAMS_VERSION);
+}
+
+static const fpy_field fpy_trip_fields[] = {
+    FPY_CHARS(fleet_trip_t, vehicle_id),
+    FPY_FIELD(fleet_trip_t, start_ns, FPY_F_I64),
+    FPY_FIELD(fleet_trip_t, start_lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, start_lng, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, end_ns, FPY_F_I64),
+    FPY_FIELD(fleet_trip_t, end_lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, end_lng, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, duration_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, distance_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, gps_distance_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, moving_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, idle_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, max_speed_kmh, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, avg_speed_kmh, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, avg_moving_speed_kmh, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_trip_t, fuel_l, FPY_F_DOUBLE),
+    FPY_OPT(fleet_trip_t, start_odometer_km, FPY_F_DOUBLE, FLEET_TRIP_HAS_ODOMETER),
+    FPY_OPT(fleet_trip_t, end_odometer_km, FPY_F_DOUBLE, FLEET_TRIP_HAS_ODOMETER),
+    FPY_OPT(fleet_trip_t, start_fuel_pct, FPY_F_DOUBLE, FLEET_TRIP_HAS_FUEL_LEVEL),
+    FPY_OPT(fleet_trip_t, end_fuel_pct, FPY_F_DOUBLE, FLEET_TRIP_HAS_FUEL_LEVEL),
+    FPY_FIELD_AS(fleet_trip_t, "fixes", n_fixes, FPY_F_UINT),
+    FPY_FIELD(fleet_trip_t, flags, FPY_F_UINT),
+    FPY_ENUM(fleet_trip_t, end_reason, fpy_end_reason_names)};
+static const fpy_struct fpy_trip =
+    FPY_STRUCT("trip", fpy_trip_fields, fleet_trip_t, (long)offsetof(fleet_trip_t, flags));
+
+static const fpy_field fpy_stop_fields[] = {
+    FPY_CHARS(fleet_stop_t, vehicle_id),
+    FPY_FIELD(fleet_stop_t, start_ns, FPY_F_I64),
+    FPY_FIELD(fleet_stop_t, end_ns, FPY_F_I64),
+    FPY_FIELD(fleet_stop_t, duration_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_stop_t, lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_stop_t, lng, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_stop_t, flags, FPY_F_UINT)};
+static const fpy_struct fpy_stop = FPY_STRUCT("stop", fpy_stop_fields, fleet_stop_t, -1);
+
+static const fpy_field fpy_alert_fields[] = {
+    FPY_FIELD(fleet_alert_t, rule_id, FPY_F_CSTR),
+    FPY_ENUM(fleet_alert_t, rule_type, fpy_rule_type_names),
+    FPY_ENUM(fleet_alert_t, severity, fpy_severity_names),
+    FPY_FIELD(fleet_alert_t, message, FPY_F_CSTR),
+    FPY_FIELD(fleet_alert_t, value, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_alert_t, limit, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_alert_t, zone_id, FPY_F_CSTR),
+    FPY_FIELD(fleet_alert_t, zone_name, FPY_F_CSTR)};
+static const fpy_struct fpy_alert = FPY_STRUCT("alert", fpy_alert_fields, fleet_alert_t, -1);
+
+static const fpy_field fpy_hourly_fields[] = {
+    FPY_CHARS(fleet_hourly_t, vehicle_id),
+    FPY_FIELD(fleet_hourly_t, hour_ns, FPY_F_I64),
+    FPY_FIELD(fleet_hourly_t, revision, FPY_F_UINT),
+    FPY_FIELD(fleet_hourly_t, count, FPY_F_UINT),
+    FPY_FIELD(fleet_hourly_t, speed_count, FPY_F_UINT),
+    FPY_OPT(fleet_hourly_t, speed_mean_kmh, FPY_F_DOUBLE, FLEET_HOURLY_SPEED),
+    FPY_OPT(fleet_hourly_t, speed_max_kmh, FPY_F_DOUBLE, FLEET_HOURLY_SPEED),
+    FPY_FIELD(fleet_hourly_t, distance_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_hourly_t, gps_distance_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_hourly_t, moving_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_hourly_t, idle_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_hourly_t, last_ts_ns, FPY_F_I64),
+    FPY_FIELD(fleet_hourly_t, last_lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_hourly_t, last_lng, FPY_F_DOUBLE),
+    FPY_OPT(fleet_hourly_t, fuel_min_pct, FPY_F_DOUBLE, FLEET_HOURLY_FUEL),
+    FPY_OPT(fleet_hourly_t, fuel_max_pct, FPY_F_DOUBLE, FLEET_HOURLY_FUEL),
+    FPY_OPT(fleet_hourly_t, battery_min_v, FPY_F_DOUBLE, FLEET_HOURLY_BATTERY),
+    FPY_OPT(fleet_hourly_t, battery_max_v, FPY_F_DOUBLE, FLEET_HOURLY_BATTERY),
+    FPY_FIELD(fleet_hourly_t, present, FPY_F_UINT)};
+static const fpy_struct fpy_hourly =
+    FPY_STRUCT("hourly", fpy_hourly_fields, fleet_hourly_t, (long)offsetof(fleet_hourly_t, present));
+
+static const fpy_field fpy_downsample_params_fields[] = {
+    FPY_FIELD(fleet_downsample_params_t, grace_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_downsample_params_t, speed_threshold_kmh, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_downsample_params_t, max_gap_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_downsample_params_t, history_hours, FPY_F_UINT),
+    FPY_FIELD(fleet_downsample_params_t, use_odometer, FPY_F_BOOL),
+    FPY_FIELD(fleet_downsample_params_t, odometer_slack_m, FPY_F_DOUBLE)};
+static const fpy_struct fpy_downsample_params = FPY_STRUCT(
+    "hourly parameters", fpy_downsample_params_fields, fleet_downsample_params_t, -1);
+
+static void fpy_downsample_params_init(fleet_downsample_params_t *p)
+{
+  fleet_downsample_params_init(p, FLEET_DOWNSAMPLE_PARAMS_VERSION);
+}
+
+static const fpy_field fpy_downsample_stats_fields[] = {
+    FPY_FIELD(fleet_downsample_stats_t, fixes, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, late, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, duplicates, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, dropped_late, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, rejected, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, hours, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, corrections, FPY_F_U64),
+    FPY_FIELD(fleet_downsample_stats_t, vehicles, FPY_F_U64)};
+static const fpy_struct fpy_downsample_stats = FPY_STRUCT(
+    "downsampler stats", fpy_downsample_stats_fields, fleet_downsample_stats_t, -1);
+
+static const fpy_field fpy_tripdet_stats_fields[] = {
+    FPY_FIELD(fleet_tripdet_stats_t, fixes, FPY_F_U64),
+    FPY_FIELD(fleet_tripdet_stats_t, stale, FPY_F_U64),
+    FPY_FIELD(fleet_tripdet_stats_t, duplicates, FPY_F_U64),
+    FPY_FIELD(fleet_tripdet_stats_t, rejected, FPY_F_U64),
+    FPY_FIELD(fleet_tripdet_stats_t, trips, FPY_F_U64),
+    FPY_FIELD(fleet_tripdet_stats_t, stops, FPY_F_U64),
+    FPY_FIELD(fleet_tripdet_stats_t, vehicles, FPY_F_U64)};
+static const fpy_struct fpy_tripdet_stats =
+    FPY_STRUCT("trip detector stats", fpy_tripdet_stats_fields, fleet_tripdet_stats_t, -1);
+
+static const fpy_field fpy_rule_fields[] = {
+    FPY_FIELD(fleet_rule_t, id, FPY_F_CSTR),
+    FPY_ENUM(fleet_rule_t, type, fpy_rule_type_names),
+    FPY_ENUM(fleet_rule_t, severity, fpy_severity_names),
+    FPY_FIELD(fleet_rule_t, cooldown_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, description, FPY_F_CSTR),
+    FPY_LIST(fleet_rule_t, vehicles, n_vehicles),
+    FPY_LIST(fleet_rule_t, zones, n_zones),
+    FPY_FIELD(fleet_rule_t, threshold, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, hysteresis, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, min_duration_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, zone_limits, FPY_F_BOOL),
+    FPY_FIELD(fleet_rule_t, after_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, drop_pct, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, window_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_rule_t, stationary, FPY_F_BOOL),
+    FPY_FIELD(fleet_rule_t, stationary_kmh, FPY_F_DOUBLE)};
+static const fpy_struct fpy_rule = FPY_STRUCT("rule", fpy_rule_fields, fleet_rule_t, -1);
+
+static void fpy_rule_init(fleet_rule_t *r) { fleet_rule_init(r, FLEET_RULE_VERSION); }
+
+static const fpy_field fpy_tracker_opts_fields[] = {
+    FPY_FIELD(fleet_tracker_opts_t, zone_debounce_fixes, FPY_F_UINT),
+    FPY_FIELD(fleet_tracker_opts_t, zone_debounce_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_tracker_opts_t, offline_after_s, FPY_F_DOUBLE)};
+static const fpy_struct fpy_tracker_opts =
+    FPY_STRUCT("tracker options", fpy_tracker_opts_fields, fleet_tracker_opts_t, -1);
+
+static void fpy_tracker_opts_init(fleet_tracker_opts_t *o)
+{
+  fleet_tracker_opts_init(o, FLEET_TRACKER_OPTS_VERSION);
+}
+
+static const fpy_field fpy_tracker_stats_fields[] = {
+    FPY_FIELD(fleet_tracker_stats_t, fixes, FPY_F_U64),
+    FPY_FIELD(fleet_tracker_stats_t, late, FPY_F_U64),
+    FPY_FIELD(fleet_tracker_stats_t, duplicates, FPY_F_U64),
+    FPY_FIELD(fleet_tracker_stats_t, rejected, FPY_F_U64),
+    FPY_FIELD(fleet_tracker_stats_t, vehicles, FPY_F_U64),
+    FPY_FIELD(fleet_tracker_stats_t, events, FPY_F_U64),
+    FPY_FIELD(fleet_tracker_stats_t, alerts, FPY_F_U64)};
+static const fpy_struct fpy_tracker_stats =
+    FPY_STRUCT("tracker stats", fpy_tracker_stats_fields, fleet_tracker_stats_t, -1);
+
+static const fpy_field fpy_vehicle_state_fields[] = {
+    FPY_CHARS(fleet_vehicle_state_t, vehicle_id),
+    FPY_FIELD(fleet_vehicle_state_t, ts_ns, FPY_F_I64),
+    FPY_FIELD(fleet_vehicle_state_t, lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_vehicle_state_t, lng, FPY_F_DOUBLE),
+    {"speed", FPY_F_DOUBLE, offsetof(fleet_vehicle_state_t, speed_kmh), 0, NULL, FLEET_TELEMETRY_SPEED},
+    {"heading", FPY_F_DOUBLE, offsetof(fleet_vehicle_state_t, heading_deg), 0, NULL, FLEET_TELEMETRY_HEADING},
+    {"ignition", FPY_F_SKIP, 0, 0, NULL, 0},
+    FPY_ENUM(fleet_vehicle_state_t, status, fpy_vehicle_status_names),
+    FPY_FIELD(fleet_vehicle_state_t, in_trip, FPY_F_BOOL),
+    FPY_FIELD_AS(fleet_vehicle_state_t, "zones", n_zones, FPY_F_UINT),
+    FPY_FIELD(fleet_vehicle_state_t, fixes, FPY_F_U64)};
+static const fpy_struct fpy_vehicle_state = FPY_STRUCT(
+    "vehicle state", fpy_vehicle_state_fields, fleet_vehicle_state_t,
+    (long)offsetof(fleet_vehicle_state_t, present));
+
+static PyObject *fpy_record(int cls, const fpy_struct *st, const void *p)
+{
+  if (!p)
+    Py_RETURN_NONE;
+  return fpy_make(cls, fpy_to_dict(st, p));
+}
+
+static PyObject *fpy_stats(const fpy_struct *st, const void *p) { return fpy_to_dict(st, p); }
+
+static PyObject *fpy_tracker_stats_new(const fleet_tracker_stats_t *s) { return fpy_stats(&fpy_tracker_stats, s); }
+static PyObject *fpy_tripdet_stats_new(const fleet_tripdet_stats_t *s) { return fpy_stats(&fpy_tripdet_stats, s); }
+static PyObject *fpy_downsample_stats_new(const fleet_downsample_stats_t *s) { return fpy_stats(&fpy_downsample_stats, s); }
+static PyObject *fpy_rule_new(const fleet_rule_t *r) { return fpy_to_dict(&fpy_rule, r); }
+
+static PyObject *fpy_vehicle_state_new(const fleet_vehicle_state_t *s)
+{
+  PyObject *d = fpy_to_dict(&fpy_vehicle_state, s);
+  if (d && fpy_set(d, "ignition", s->ignition < 0 ? fpy_none() : PyBool_FromLong(s->ignition)) != 0)
+    Py_CLEAR(d);
+  return fpy_make(FPY_VEHICLE_STATE, d);
+}
+
+/* A trip detector event: a Trip (event "trip_start" / "trip_end") or a Stop. */
+static PyObject *fpy_trip_event_build(const void *p)
+{
+  const fleet_trip_event_t *ev = (const fleet_trip_event_t *)p;
+  PyObject *d;
+  int cls;
+  if (ev->type == FLEET_TRIP_EVENT_STOP) {
+    d = fpy_to_dict(&fpy_stop, &ev->stop);
+    cls = FPY_STOP;
+  } else {
+    d = fpy_to_dict(&fpy_trip, &ev->trip);
+    cls = FPY_TRIP;
+  }
+  if (d && fpy_set(d, "event", fpy_str(fleet_trip_event_type_name((int)ev->type))) != 0)
+    Py_CLEAR(d);
+  return fpy_make(cls, d);
+}
+
+static PyObject *fpy_hourly_build(const void *p)
+{
+  return fpy_record(FPY_HOURLY, &fpy_hourly, p);
+}
+
+static PyObject *fpy_event_build(const void *p)
+{
+  const fleet_tracker_event_t *ev = (const fleet_tracker_event_t *)p;
+  PyObject *d = PyDict_New();
+  if (!d)
+    return NULL;
+  if (fpy_set(d, "type", fpy_str(fleet_tracker_event_type_name(ev->type))) ||
+      fpy_set(d, "vehicle_id", fpy_str(ev->vehicle_id)) ||
+      fpy_set(d, "ts_ns", PyLong_FromLongLong((long long)ev->ts_ns)) ||
+      fpy_set(d, "lat", PyFloat_FromDouble(ev->lat)) ||
+      fpy_set(d, "lng", PyFloat_FromDouble(ev->lng)) ||
+      fpy_set(d, "zone_key", ev->zone_key ? PyLong_FromUnsignedLong(ev->zone_key) : fpy_none()) ||
+      fpy_set(d, "zone_id", fpy_str(ev->zone_id)) ||
+      fpy_set(d, "zone_name", fpy_str(ev->zone_name)) ||
+      fpy_set(d, "dwell_s", ev->type == FLEET_TRACKER_EVENT_ZONE_EXIT
+                                ? PyFloat_FromDouble(ev->dwell_s) : fpy_none()) ||
+      fpy_set(d, "trip", fpy_record(FPY_TRIP, &fpy_trip, ev->trip)) ||
+      fpy_set(d, "stop", fpy_record(FPY_STOP, &fpy_stop, ev->stop)) ||
+      fpy_set(d, "alert", fpy_record(FPY_ALERT, &fpy_alert, ev->alert)) ||
+      fpy_set(d, "record", ev->record ? fpy_telemetry_new(ev->record, NULL) : fpy_none()) ||
+      fpy_set(d, "hourly", fpy_record(FPY_HOURLY, &fpy_hourly, ev->hourly))) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return fpy_make(FPY_EVENT, d);
+}
+
+/* Trampolines: C callback -> Python callable (userdata is the callback). */
+static int fleetswig_tracker_tramp(const fleet_tracker_event_t *ev, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_event_build, ev);
+}
+
+static int fleetswig_trip_tramp(const fleet_trip_event_t *ev, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_trip_event_build, ev);
+}
+
+static int fleetswig_hourly_tramp(const fleet_hourly_t *agg, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_hourly_build, agg);
+}
+%}
+
+FLEETSWIG_OPTIONS(fleet_trip_params_t, trip_params, fpy_trip_params, fpy_trip_params_init)
+FLEETSWIG_OPTIONS(fleet_trip_params_t, params, fpy_trip_params, fpy_trip_params_init)
+FLEETSWIG_OPTIONS(fleet_downsample_params_t, hourly, fpy_downsample_params, fpy_downsample_params_init)
+FLEETSWIG_OPTIONS(fleet_downsample_params_t, ds_params, fpy_downsample_params, fpy_downsample_params_init)
+FLEETSWIG_OPTIONS(fleet_tracker_opts_t, opts, fpy_tracker_opts, fpy_tracker_opts_init)
+FLEETSWIG_OPTIONS(fleet_rule_t, rule, fpy_rule, fpy_rule_init)
+FLEETSWIG_RESULT(fleet_tracker_stats_t, out_stats, fpy_tracker_stats_new)
+FLEETSWIG_RESULT(fleet_tripdet_stats_t, out_stats, fpy_tripdet_stats_new)
+FLEETSWIG_RESULT(fleet_downsample_stats_t, out_stats, fpy_downsample_stats_new)
+FLEETSWIG_RESULT(fleet_vehicle_state_t, out_state, fpy_vehicle_state_new)
+FLEETSWIG_RESULT(fleet_rule_t, out_rule, fpy_rule_new)
