@@ -16,6 +16,10 @@
 #   mosquitto.sh cert DIR NAME      issue a client certificate with CN=NAME:
 #                                   DIR/pki/NAME.crt and DIR/pki/NAME.key
 #
+# Extra broker settings: DIR/extra.conf, written before the first start, is
+# copied to the end of the configuration (per-listener options there apply to
+# the last listener: the TLS one with --tls).
+#
 # DIR is created when missing and holds mosquitto.conf, mosquitto.db (the
 # persistence file), mosquitto.log, mosquitto.pid, port and url. A second
 # `start` on the same DIR reuses the port and the persistence of the first, so
@@ -132,6 +136,13 @@ acl_file $dir/acl
 EOF
     fi
   } >"$dir/mosquitto.conf"
+  # Extra settings a test puts in DIR/extra.conf before the first start, copied
+  # in last (mosquitto's include_dir would apply listener options to a default
+  # listener on port 1883 on every interface instead).
+  if [ -f "$dir/extra.conf" ]; then
+    printf '\n' >>"$dir/mosquitto.conf"
+    cat "$dir/extra.conf" >>"$dir/mosquitto.conf"
+  fi
   if [ "$tls_port" != 0 ]; then
     cat >"$dir/acl" <<EOF
 user fleetd

@@ -1073,6 +1073,60 @@ static void test_status_topic(void **state)
   coll_free(&e);
 }
 
+static void test_authentication(void **state)
+{
+  (void)state;
+  char dir[64], cmd[1024], url[64];
+  snprintf(dir, sizeof dir, "/tmp/fleet-mqtt-auth.XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd,
+           "mosquitto_passwd -c -b %s/passwd fleetd 's3cret' && "
+           "printf 'allow_anonymous false\\npassword_file %s/passwd\\n' >%s/extra.conf && "
+           "%s start %s",
+           dir, dir, dir, HARNESS, dir);
+  char out[32];
+  if (run_cmd(out, sizeof out, cmd) != 0)
+    fail_msg("cannot start mosquitto with a password file in %s", dir);
+  snprintf(url, sizeof url, "mqtt://127.0.0.1:%d", atoi(out));
+
+  static const int protocols[] = {FLEET_MQTT_PROTOCOL_V311, FLEET_MQTT_PROTOCOL_V5};
+  for (int p = 0; p < 2; p++) {
+    coll_t c;
+    coll_init(&c);
+    fleet_mqtt_options_t o = sub_opts(&c, "t-auth");
+    o.url = url;
+    o.protocol = protocols[p];
+    o.username = "fleetd";
+    o.password = "s3cret";
+    fleet_mqtt_t *m = new_started(&o);
+    fleet_mqtt_free(m);
+
+    o.password = "wrong";
+    o.reconnect_min_ms = 200;
+    o.reconnect_max_ms = 200;
+    assert_int_equal(fleet_mqtt_new(&m, &o), 0);
+    assert_int_equal(fleet_mqtt_start(m), 0);
+    assert_int_equal(fleet_mqtt_wait_connected(m, 700), FLEET_ETIMEOUT);
+    assert_non_null(strstr(fleet_error_last(), "refused"));
+    assert_int_equal(fleet_mqtt_stop(m, 0), 0);
+    fleet_mqtt_stats_t s = stats_of(m);
+    assert_int_equal(s.connects, 0);
+    /* Refusals back off like connection failures: 200 ms (+-20%) apart. */
+    assert_true(s.connect_failures >= 2 && s.connect_failures <= 5);
+    pthread_mutex_lock(&c.lock);
+    assert_int_equal(c.connects, 1); /* the first client's */
+    assert_int_equal(c.connect_errors, (int)s.connect_failures);
+    assert_int_equal(c.last_connect_status, FLEET_EAUTH);
+    assert_non_null(strstr(c.last_detail, "CONNACK from 127.0.0.1:"));
+    assert_int_equal(c.disconnects, 1); /* again the first client's, at free */
+    pthread_mutex_unlock(&c.lock);
+    fleet_mqtt_free(m);
+    coll_free(&c);
+  }
+  broker("stop", dir, NULL);
+  remove_dir(dir);
+}
+
 static void test_tls_client_certificates(void **state)
 {
   (void)state;
@@ -1169,6 +1223,7 @@ int main(void)
     cmocka_unit_test(test_caller_thread_mode),
     cmocka_unit_test(test_connect_failure),
     cmocka_unit_test(test_status_topic),
+    cmocka_unit_test(test_authentication),
     cmocka_unit_test(test_tls_client_certificates),
   };
   return cmocka_run_group_tests_name("mqtt", tests, group_setup, group_teardown);
