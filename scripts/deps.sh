@@ -9,7 +9,7 @@ packages=(
   libjansson-dev libcmocka-dev libgeos-dev libcurl4-openssl-dev zlib1g-dev
   libmosquitto-dev mosquitto mosquitto-clients
   influxdb influxdb-client
-  libwebsockets-dev libjwt-dev libssl-dev libxcrypt-dev openssl
+  libwebsockets-dev libjwt-dev libssl-dev libcrypt-dev openssl
   clang libclang-rt-14-dev
   swig python3 python3-dev python3-pytest python3-websockets python3-requests
   curl valgrind abigail-tools procps
