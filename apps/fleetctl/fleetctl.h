@@ -27,6 +27,8 @@ int cmd_history(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_spool(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 int cmd_trips(int argc, char **argv);
 int cmd_zones(int argc, char **argv);
 int cmd_events(int argc, char **argv);

@@ -14,6 +14,8 @@ static const fleetctl_cmd_t commands[] = {
   {"export", "raw telemetry of a time range as JSON lines or CSV", cmd_export},
   {"import", "store JSON-lines or CSV telemetry files in InfluxDB", cmd_import},
   {"spool", "show or replay the InfluxDB writer's disk spool", cmd_spool},
+  {"user", "manage the gateway's users (add, passwd, set, del, list, check)", cmd_user},
+  {"token", "issue a token for a user, or verify one", cmd_token},
   {"trips", "trips and stops of each vehicle in telemetry files", cmd_trips},
   {"zones", "zone enter/exit events of telemetry files (zones check)", cmd_zones},
   {"events", "every tracker event (zones, trips, alerts) as JSON lines", cmd_events},
