@@ -1,6 +1,6 @@
 // The signed-in app: header with the tabs, the side panel of the current tab,
 // and the map with the layers every tab shares.
-import { useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
 import { useApp, useTopic } from './store/context.js';
 import { useLiveFeed } from './api/useLiveFeed.js';
 import MapView from './map/MapView.jsx';
@@ -10,10 +10,12 @@ import VehiclesPanel from './vehicles/VehiclesPanel.jsx';
 import AlertFeed from './alerts/AlertFeed.jsx';
 import ZonesPanel from './zones/ZonesPanel.jsx';
 import ZoneLayer from './zones/ZoneLayer.jsx';
-import HistoryPanel from './history/HistoryPanel.jsx';
 import ReportsPanel from './reports/ReportsPanel.jsx';
+
+// Drawing (terra-draw) and the history tab (uPlot) load on first use.
+const ZoneDrawTool = lazy(() => import('./zones/ZoneDrawTool.jsx'));
+const HistoryPanel = lazy(() => import('./history/HistoryPanel.jsx'));
 import { ZonesProvider } from './zones/useZones.js';
-import ZoneDrawTool from './zones/ZoneDrawTool.jsx';
 import ReplayLayer from './history/ReplayLayer.jsx';
 import { createReplayBus, ReplayContext } from './history/replayBus.js';
 
@@ -80,7 +82,7 @@ export default function Dashboard({ user }) {
           {tab === 'vehicles' && <VehiclesPanel />}
           {tab === 'alerts' && <AlertFeed />}
           {tab === 'zones' && <ZonesPanel canEdit={user?.role === 'admin'} />}
-          {tab === 'history' && <HistoryPanel />}
+          {tab === 'history' && <Suspense fallback={<p className="muted">Loading…</p>}><HistoryPanel /></Suspense>}
           {tab === 'reports' && <ReportsPanel />}
         </aside>
         <main className="main">
@@ -89,7 +91,7 @@ export default function Dashboard({ user }) {
               <ZoneLayer />
               {!replayActive && <VehicleLayer />}
               {replayActive && <ReplayLayer />}
-              <ZoneDrawTool />
+              {tab === 'zones' && <Suspense fallback={null}><ZoneDrawTool /></Suspense>}
               <MapToolbar />
             </MapView>
           )}

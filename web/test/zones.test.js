@@ -61,6 +61,8 @@ describe('stored zones for display and editing', () => {
   });
   it('draws circles as geodesic rings of the right radius', () => {
     const fc = zonesToDisplay({ features: [circle] }, 'c1');
+    expect(fc.features.length).toBe(2);
+    expect(fc.features[1]).toMatchObject({ properties: { zone_id: 'c1', label: true }, geometry: { type: 'Point' } });
     const f = fc.features[0];
     expect(f.properties).toMatchObject({ zone_id: 'c1', kind: 'circle', selected: true });
     for (const [lng, lat] of f.geometry.coordinates[0]) {

@@ -88,7 +88,7 @@ export default function HistoryPanel() {
             <tbody>
               {data.trips.map((t, i) => (
                 <tr key={t.start} className={i === tripIndex ? 'selected' : ''}>
-                  <td>{formatTime(t.start)}</td>
+                  <td title={formatTime(t.start)}>{formatTime(t.start).slice(5, 16)}</td>
                   <td>{formatDuration(t.duration_s)}</td>
                   <td>{formatDistance(t.distance_m)}</td>
                   <td>{formatSpeed(t.max_speed_kmh)}</td>

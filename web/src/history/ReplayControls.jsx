@@ -25,13 +25,19 @@ export default function ReplayControls({ points, onClose }) {
   useEffect(() => {
     let frame;
     let lastRender = 0;
+    let lastT = NaN;
     const probe = window.__fleet ? (window.__fleet.replay = {}) : null;
     const step = (now) => {
       const t = clock.time();
+      const wall = performance.now();
       const pos = positionAt(track, t);
-      bus.setPosition(pos);
-      cursorRef.current?.(t);
-      if (probe) Object.assign(probe, pos, { playing: clock.playing, speed: clock.speed, progress: clock.progress() });
+      // Paused, nothing changes: leave the map alone so it can go idle.
+      if (t !== lastT) {
+        lastT = t;
+        bus.setPosition(pos);
+        cursorRef.current?.(t);
+      }
+      if (probe) Object.assign(probe, pos, { wall, playing: clock.playing, speed: clock.speed, progress: clock.progress() });
       if (now - lastRender > 100) {
         lastRender = now;
         setTick((x) => x + 1);

@@ -29,7 +29,7 @@ export default function MapView({ config, children }) {
     m.touchZoomRotate.disableRotation();
     m.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     m.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
-    const probe = { map: m, store, idle: false, idleCount: 0, loaded: false };
+    const probe = { map: m, store, idle: false, idleCount: 0, loaded: false, holdLive: false };
     window.__fleet = probe;
     m.on('load', () => {
       probe.loaded = true;

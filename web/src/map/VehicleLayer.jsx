@@ -127,6 +127,12 @@ export default function VehicleLayer() {
     const flush = () => {
       frame = null;
       if (stopped) return;
+      // Tests hold the live layer still to let the map go idle before asserting
+      // what it drew; changes keep accumulating in the store meanwhile.
+      if (window.__fleet?.holdLive) {
+        frame = requestAnimationFrame(flush);
+        return;
+      }
       if (inflight) {
         stats.pending = true;
         return;

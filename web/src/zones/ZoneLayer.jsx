@@ -37,7 +37,7 @@ export default function ZoneLayer() {
       paint: { 'line-color': COLOR, 'line-opacity': 0.3, 'line-width': corridorWidth },
     }, before);
     map.addLayer({
-      id: 'zone-labels', type: 'symbol', source: SOURCE, minzoom: 9,
+      id: 'zone-labels', type: 'symbol', source: SOURCE, minzoom: 9, filter: ['==', ['get', 'label'], true],
       layout: { 'text-field': ['get', 'name'], 'text-font': LOCAL_FONT, 'text-size': 12 },
       paint: { 'text-color': COLOR, 'text-halo-color': '#fff', 'text-halo-width': 1.5 },
     }, before);

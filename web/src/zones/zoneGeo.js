@@ -120,5 +120,15 @@ export function zonesToDisplay(collection, selectedId = null) {
       out.push({ type: 'Feature', properties: props, geometry: z.geometry });
     }
   }
-  return { type: 'FeatureCollection', features: out };
+  // One label point per zone: a symbol layer over a polygon would repeat the
+  // name on every tile the polygon touches.
+  const labels = [];
+  for (const f of out) labels.push({ type: 'Feature', properties: { ...f.properties, label: true }, geometry: { type: 'Point', coordinates: labelAnchor(f.geometry) } });
+  return { type: 'FeatureCollection', features: out.concat(labels) };
+}
+
+function labelAnchor(g) {
+  if (g.type === 'LineString') return g.coordinates[Math.floor(g.coordinates.length / 2)];
+  const ring = g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0];
+  return ringCentre(ring);
 }
