@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev
   swig python3 python3-dev python3-pytest python3-websockets python3-requests
   curl valgrind abigail-tools procps
+  chromium chromium-driver
 )
 missing=()
 for p in "${packages[@]}"; do

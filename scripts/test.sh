@@ -11,7 +11,7 @@ scripts/deps.sh
 jobs=$(nproc)
 status=0
 
-cmake -S . -B build -DFLEET_WERROR=ON -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
+cmake -S . -B build -DFLEET_WERROR=ON -DFLEET_BUILD_WEB=ON -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs") || status=1
 
