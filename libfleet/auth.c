@@ -758,7 +758,7 @@ static int spki_check(fleet_auth_alg_t alg, const unsigned char *p, size_t n, co
       mod.n--;
     }
     size_t nbits = mod.n * 8;
-    for (unsigned char top = mod.n ? mod.p[0] : 0; nbits && !(top & 0x80u); top <<= 1)
+    for (unsigned int top = mod.n ? mod.p[0] : 0u; nbits && !(top & 0x80u); top = (top << 1) & 0xffu)
       nbits--;
     if (nbits < 2048)
       return fleet_error__set(FLEET_EINVAL,
