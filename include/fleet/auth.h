@@ -525,13 +525,16 @@ typedef struct fleet_auth_users fleet_auth_users_t;
 typedef struct fleet_auth_user fleet_auth_user_t;
 
 /**
- * Open a users file. A missing file is an empty user list (it is created by
- * the first change); its directory must exist.
+ * Open a users file. A missing file is an empty user list; the first change
+ * creates it (its directory must exist by then, or the change fails with
+ * FLEET_EIO).
  *
  * @param out  receives the handle (caller owns it; fleet_auth_users_free()).
  * @param path the file (e.g. STATE_DIR/users.json); borrowed (copied).
  * @return 0, FLEET_EINVAL, FLEET_EIO (unreadable), FLEET_EPARSE (not a users
- *   file, with the place in the message), FLEET_ENOMEM.
+ *   file, with the place in the message: "users[3].role: not viewer or
+ *   admin"), FLEET_EVERSION (a users file of another format version),
+ *   FLEET_ENOMEM.
  */
 FLEET_API int fleet_auth_users_open(fleet_auth_users_t **out, const char *path);
 
@@ -643,13 +646,16 @@ FLEET_API int fleet_auth_user_claims(fleet_auth_claims_t **out, const fleet_auth
  * Read the HS256 server secret from `path`, creating it first when it does not
  * exist: FLEET_AUTH_SECRET_CREATE_BYTES bytes from getrandom(), written with
  * mode 0600 (temporary file, fsync, link into place, so two processes racing
- * to create it end up with the same secret).
+ * to create it end up with the same secret). Every byte of the file is the
+ * secret (a trailing newline too). Deleting the file, or replacing it,
+ * invalidates every token signed with the old secret.
  *
  * @param out  receives the secret's bytes (cleared first; caller owns it and
  *             should fleet_buf_dispose() it).
  * @param path borrowed.
  * @return 0, FLEET_EIO (cannot read or create), FLEET_EINVAL (the file holds
- *   fewer than FLEET_AUTH_SECRET_MIN bytes, or is readable by group/others),
+ *   fewer than FLEET_AUTH_SECRET_MIN bytes, is not a regular file, or has any
+ *   group/other permission bit set: "chmod 600 it"),
  *   FLEET_ENOMEM.
  */
 FLEET_API int fleet_auth_secret_load_or_create(fleet_buf_t *out, const char *path);
