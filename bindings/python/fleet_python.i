@@ -1148,9 +1148,11 @@ static int fleetswig_callback_rethrow(fleetswig_callback *cb)
 
 typedef PyObject *(*fpy_builder)(const void *data);
 
-/* Call cb->fn(builder(data)) from any thread. 0, or FLEETSWIG_ABORT when it
- * raised (or the argument could not be built). */
-static int fleetswig_invoke(fleetswig_callback *cb, fpy_builder builder, const void *data)
+/* Call cb->fn(builder(data)) from any thread (with spread, builder returns
+ * the tuple of arguments). 0, or FLEETSWIG_ABORT when it raised (or the
+ * argument could not be built). */
+static int fleetswig_invoke_as(fleetswig_callback *cb, fpy_builder builder, const void *data,
+                               int spread)
 {
   PyGILState_STATE st;
   PyObject *arg, *res = NULL;
@@ -1160,7 +1162,7 @@ static int fleetswig_invoke(fleetswig_callback *cb, fpy_builder builder, const v
   st = PyGILState_Ensure();
   arg = builder(data);
   if (arg) {
-    res = PyObject_CallOneArg(cb->fn, arg);
+    res = spread ? PyObject_Call(cb->fn, arg, NULL) : PyObject_CallOneArg(cb->fn, arg);
     Py_DECREF(arg);
   }
   if (res) {
@@ -1180,6 +1182,11 @@ static int fleetswig_invoke(fleetswig_callback *cb, fpy_builder builder, const v
   }
   PyGILState_Release(st);
   return rc;
+}
+
+static int fleetswig_invoke(fleetswig_callback *cb, fpy_builder builder, const void *data)
+{
+  return fleetswig_invoke_as(cb, builder, data, 0);
 }
 
 /* Finish a C call that may have run callbacks: raise their exception again. */
@@ -1203,6 +1210,9 @@ static int fleetswig_callback_done(fleetswig_callback *cb, int rc)
 }
 %typemap(out) int FLEETSWIG_PLAIN_INT {
   $result = PyLong_FromLong($1);
+}
+%typemap(out) int FLEETSWIG_BOOL_INT {
+  $result = PyBool_FromLong($1);
 }
 
 /* Constructors and factories return NULL after a failure. */
@@ -1430,6 +1440,10 @@ FLEETSWIG_NULL_RAISES(cls, method)
     $1 = (void *)$input;
   }
 }
+
+%apply fleetswig_callable OPTIONAL { fleetswig_callable on_log, fleetswig_callable on_row,
+                                    fleetswig_callable on_message, fleetswig_callable on_connect,
+                                    fleetswig_callable on_disconnect };
 
 /* Option structs: a dict (None for the defaults). INIT fills the defaults. */
 %define FLEETSWIG_OPTIONS(TYPE, NAME, DESC, INIT)
@@ -1819,3 +1833,801 @@ FLEETSWIG_RESULT(fleet_tripdet_stats_t, out_stats, fpy_tripdet_stats_new)
 FLEETSWIG_RESULT(fleet_downsample_stats_t, out_stats, fpy_downsample_stats_new)
 FLEETSWIG_RESULT(fleet_vehicle_state_t, out_state, fpy_vehicle_state_new)
 FLEETSWIG_RESULT(fleet_rule_t, out_rule, fpy_rule_new)
+
+/* ---- InfluxDB: configuration, writer, history --------------------------- */
+
+%{
+static const fpy_name fpy_influx_api_names[] = {
+    {"v1", FLEET_INFLUX_API_V1}, {"v2", FLEET_INFLUX_API_V2}, {"v3", FLEET_INFLUX_API_V3},
+    {NULL, 0}};
+static const fpy_name fpy_influx_auth_names[] = {
+    {"auto", FLEET_INFLUX_AUTH_AUTO},     {"none", FLEET_INFLUX_AUTH_NONE},
+    {"token", FLEET_INFLUX_AUTH_TOKEN},   {"bearer", FLEET_INFLUX_AUTH_BEARER},
+    {"basic", FLEET_INFLUX_AUTH_BASIC},   {NULL, 0}};
+static const fpy_name fpy_log_level_names[] = {
+    {"error", 1}, {"warning", 2}, {"info", 3}, {"debug", 4}, {NULL, 0}};
+static const fpy_name fpy_tier_names[] = {{"auto", FLEET_HISTORY_TIER_AUTO},
+                                          {"raw", FLEET_HISTORY_TIER_RAW},
+                                          {"hourly", FLEET_HISTORY_TIER_HOURLY},
+                                          {NULL, 0}};
+static const fpy_name fpy_ensure_names[] = {{"unchanged", FLEET_HISTORY_ENSURE_UNCHANGED},
+                                            {"created", FLEET_HISTORY_ENSURE_CREATED},
+                                            {"altered", FLEET_HISTORY_ENSURE_ALTERED},
+                                            {"exists", FLEET_HISTORY_ENSURE_EXISTS},
+                                            {NULL, 0}};
+
+static const fpy_field fpy_influx_config_fields[] = {
+    FPY_CHARS(fleet_influx_config_t, url),
+    FPY_ENUM(fleet_influx_config_t, api, fpy_influx_api_names),
+    FPY_CHARS(fleet_influx_config_t, database),
+    FPY_CHARS(fleet_influx_config_t, retention_policy),
+    FPY_CHARS(fleet_influx_config_t, org),
+    FPY_CHARS(fleet_influx_config_t, token),
+    FPY_CHARS(fleet_influx_config_t, username),
+    FPY_CHARS(fleet_influx_config_t, password),
+    FPY_ENUM(fleet_influx_config_t, auth, fpy_influx_auth_names),
+    FPY_CHARS(fleet_influx_config_t, ca_file),
+    FPY_FIELD(fleet_influx_config_t, insecure, FPY_F_BOOL),
+    FPY_FIELD(fleet_influx_config_t, timeout_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_influx_config_t, connect_timeout_ms, FPY_F_UINT)};
+static const fpy_struct fpy_influx_config =
+    FPY_STRUCT("influx config", fpy_influx_config_fields, fleet_influx_config_t, -1);
+
+static void fpy_influx_config_init(fleet_influx_config_t *c)
+{
+  fleet_influx_config_init(c, FLEET_INFLUX_CONFIG_VERSION);
+}
+
+static PyObject *fpy_influx_config_new(const fleet_influx_config_t *c)
+{
+  return fpy_to_dict(&fpy_influx_config, c);
+}
+
+static const fpy_field fpy_writer_opts_fields[] = {
+    FPY_FIELD(fleet_influx_writer_opts_t, batch_max_points, FPY_F_UINT),
+    FPY_FIELD(fleet_influx_writer_opts_t, batch_max_bytes, FPY_F_SIZE),
+    FPY_FIELD(fleet_influx_writer_opts_t, flush_interval_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_influx_writer_opts_t, queue_max_bytes, FPY_F_SIZE),
+    FPY_FIELD(fleet_influx_writer_opts_t, gzip_level, FPY_F_INT),
+    FPY_FIELD(fleet_influx_writer_opts_t, retry_initial_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_influx_writer_opts_t, retry_max_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_influx_writer_opts_t, config_retry_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_influx_writer_opts_t, spool_dir, FPY_F_CSTR),
+    FPY_FIELD(fleet_influx_writer_opts_t, durable, FPY_F_BOOL),
+    FPY_FIELD(fleet_influx_writer_opts_t, dead_letter_path, FPY_F_CSTR),
+    FPY_ENUM(fleet_influx_writer_opts_t, log_level, fpy_log_level_names)};
+static const fpy_struct fpy_writer_opts =
+    FPY_STRUCT("writer options", fpy_writer_opts_fields, fleet_influx_writer_opts_t, -1);
+
+static void fpy_writer_opts_init(fleet_influx_writer_opts_t *o)
+{
+  fleet_influx_writer_opts_init(o, FLEET_INFLUX_WRITER_OPTS_VERSION);
+}
+
+static const fpy_field fpy_writer_stats_fields[] = {
+    FPY_FIELD(fleet_influx_writer_stats_t, points_enqueued, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, points_written, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, points_dead_lettered, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, points_sent, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, points_retried, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, batches_written, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, batches_spooled, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, batches_replayed, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, requests, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, retries, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, splits, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, bytes_sent, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, bytes_raw, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, queue_points, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, queue_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, spool_records, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, spool_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, net_errors, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, server_errors, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, config_errors, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, dead_letter_errors, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, points_lost, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, last_http_status, FPY_F_LONG),
+    FPY_FIELD(fleet_influx_writer_stats_t, last_error_code, FPY_F_INT),
+    FPY_CHARS(fleet_influx_writer_stats_t, last_error),
+    FPY_FIELD(fleet_influx_writer_stats_t, last_latency_us, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, avg_latency_us, FPY_F_U64),
+    FPY_FIELD(fleet_influx_writer_stats_t, healthy, FPY_F_BOOL)};
+static const fpy_struct fpy_writer_stats =
+    FPY_STRUCT("writer stats", fpy_writer_stats_fields, fleet_influx_writer_stats_t, -1);
+
+static PyObject *fpy_writer_stats_new(const fleet_influx_writer_stats_t *s)
+{
+  return fpy_to_dict(&fpy_writer_stats, s);
+}
+
+/* Log callbacks are called as fn(level_name, message). */
+typedef struct fpy_log_msg {
+  int level;
+  const char *message;
+} fpy_log_msg;
+
+static PyObject *fpy_log_build(const void *p)
+{
+  const fpy_log_msg *m = (const fpy_log_msg *)p;
+  const char *name = fpy_enum_name(fpy_log_level_names, m->level);
+  return Py_BuildValue("(NN)", name ? PyUnicode_FromString(name) : PyLong_FromLong(m->level),
+                       fpy_str(m->message));
+}
+
+static void fleetswig_influx_log_tramp(int level, const char *message, void *ud)
+{
+  fpy_log_msg m = {level, message};
+  fleetswig_invoke_as((fleetswig_callback *)ud, fpy_log_build, &m, 1);
+}
+
+static const fpy_field fpy_history_opts_fields[] = {
+    FPY_FIELD(fleet_history_opts_t, raw_db, FPY_F_CSTR),
+    FPY_FIELD(fleet_history_opts_t, raw_rp, FPY_F_CSTR),
+    FPY_FIELD(fleet_history_opts_t, downsampled_db, FPY_F_CSTR),
+    FPY_FIELD(fleet_history_opts_t, downsampled_rp, FPY_F_CSTR),
+    FPY_FIELD(fleet_history_opts_t, events_db, FPY_F_CSTR),
+    FPY_FIELD(fleet_history_opts_t, events_rp, FPY_F_CSTR),
+    FPY_FIELD(fleet_history_opts_t, chunk_size, FPY_F_UINT),
+    FPY_FIELD(fleet_history_opts_t, raw_max_span_ns, FPY_F_I64),
+    FPY_FIELD(fleet_history_opts_t, raw_retention_ns, FPY_F_I64),
+    FPY_FIELD(fleet_history_opts_t, max_chunk_bytes, FPY_F_SIZE)};
+static const fpy_struct fpy_history_opts =
+    FPY_STRUCT("history options", fpy_history_opts_fields, fleet_history_opts_t, -1);
+
+static void fpy_history_opts_init(fleet_history_opts_t *o)
+{
+  fleet_history_opts_init(o, FLEET_HISTORY_OPTS_VERSION);
+}
+
+static const fpy_field fpy_history_filter_fields[] = {
+    FPY_FIELD(fleet_history_filter_t, from_ns, FPY_F_I64),
+    FPY_FIELD(fleet_history_filter_t, to_ns, FPY_F_I64),
+    FPY_LIST(fleet_history_filter_t, vehicle_ids, n_vehicle_ids),
+    FPY_ENUM(fleet_history_filter_t, tier, fpy_tier_names),
+    FPY_FIELD(fleet_history_filter_t, limit, FPY_F_U64)};
+static const fpy_struct fpy_history_filter =
+    FPY_STRUCT("history filter", fpy_history_filter_fields, fleet_history_filter_t, -1);
+
+static void fpy_history_filter_init(fleet_history_filter_t *f)
+{
+  fleet_history_filter_init(f, FLEET_HISTORY_FILTER_VERSION);
+}
+
+static const fpy_field fpy_history_stats_fields[] = {
+    FPY_FIELD(fleet_history_stats_t, rows, FPY_F_U64),
+    FPY_FIELD(fleet_history_stats_t, chunks, FPY_F_U64),
+    FPY_FIELD(fleet_history_stats_t, bytes, FPY_F_U64),
+    FPY_FIELD(fleet_history_stats_t, max_chunk_bytes, FPY_F_U64)};
+static const fpy_struct fpy_history_stats =
+    FPY_STRUCT("history stats", fpy_history_stats_fields, fleet_history_stats_t, -1);
+
+static PyObject *fpy_history_stats_new(const fleet_history_stats_t *s)
+{
+  return fpy_to_dict(&fpy_history_stats, s);
+}
+
+static const fpy_field fpy_history_hourly_fields[] = {
+    FPY_FIELD(fleet_history_hourly_t, samples, FPY_F_I64),
+    FPY_FIELD(fleet_history_hourly_t, last_ts_ns, FPY_F_I64),
+    FPY_OPT(fleet_history_hourly_t, speed_mean_kmh, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_SPEED_MEAN),
+    FPY_OPT(fleet_history_hourly_t, speed_max_kmh, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_SPEED_MAX),
+    FPY_OPT(fleet_history_hourly_t, distance_m, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_DISTANCE),
+    FPY_OPT(fleet_history_hourly_t, moving_s, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_MOVING),
+    FPY_OPT(fleet_history_hourly_t, idle_s, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_IDLE),
+    FPY_OPT(fleet_history_hourly_t, fuel_min_pct, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_FUEL),
+    FPY_OPT(fleet_history_hourly_t, fuel_max_pct, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_FUEL),
+    FPY_OPT(fleet_history_hourly_t, battery_min_v, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_BATTERY),
+    FPY_OPT(fleet_history_hourly_t, battery_max_v, FPY_F_DOUBLE, FLEET_HISTORY_HOURLY_BATTERY)};
+static const fpy_struct fpy_history_hourly = FPY_STRUCT(
+    "hourly", fpy_history_hourly_fields, fleet_history_hourly_t,
+    (long)offsetof(fleet_history_hourly_t, present));
+
+static const fpy_field fpy_history_trip_fields[] = {
+    FPY_CHARS(fleet_history_trip_t, vehicle_id),
+    FPY_FIELD(fleet_history_trip_t, start_ns, FPY_F_I64),
+    FPY_FIELD(fleet_history_trip_t, end_ns, FPY_F_I64),
+    FPY_FIELD(fleet_history_trip_t, distance_m, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, duration_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, moving_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, idle_s, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, max_speed_kmh, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, avg_speed_kmh, FPY_F_DOUBLE),
+    FPY_OPT(fleet_history_trip_t, fuel_l, FPY_F_DOUBLE, ~0u),
+    FPY_FIELD(fleet_history_trip_t, start_lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, start_lng, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, end_lat, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_trip_t, end_lng, FPY_F_DOUBLE)};
+static const fpy_struct fpy_history_trip = FPY_STRUCT(
+    "trip", fpy_history_trip_fields, fleet_history_trip_t,
+    (long)offsetof(fleet_history_trip_t, has_fuel));
+
+static const fpy_field fpy_zone_event_fields[] = {
+    FPY_CHARS(fleet_history_zone_event_t, vehicle_id),
+    FPY_FIELD(fleet_history_zone_event_t, ts_ns, FPY_F_I64),
+    FPY_CHARS(fleet_history_zone_event_t, zone_id),
+    FPY_CHARS(fleet_history_zone_event_t, zone_name),
+    FPY_FIELD(fleet_history_zone_event_t, dwell_s, FPY_F_DOUBLE),
+    FPY_OPT(fleet_history_zone_event_t, lat, FPY_F_DOUBLE, ~0u),
+    FPY_OPT(fleet_history_zone_event_t, lng, FPY_F_DOUBLE, ~0u)};
+static const fpy_struct fpy_zone_event = FPY_STRUCT(
+    "zone event", fpy_zone_event_fields, fleet_history_zone_event_t,
+    (long)offsetof(fleet_history_zone_event_t, has_position));
+
+static const fpy_field fpy_history_alert_fields[] = {
+    FPY_CHARS(fleet_history_alert_t, vehicle_id),
+    FPY_FIELD(fleet_history_alert_t, ts_ns, FPY_F_I64),
+    FPY_CHARS(fleet_history_alert_t, rule),
+    FPY_CHARS(fleet_history_alert_t, type),
+    FPY_CHARS(fleet_history_alert_t, severity),
+    FPY_CHARS(fleet_history_alert_t, message),
+    FPY_FIELD(fleet_history_alert_t, value, FPY_F_DOUBLE),
+    FPY_FIELD(fleet_history_alert_t, limit, FPY_F_DOUBLE),
+    FPY_CHARS(fleet_history_alert_t, zone_id),
+    FPY_CHARS(fleet_history_alert_t, zone_name),
+    FPY_OPT(fleet_history_alert_t, lat, FPY_F_DOUBLE, ~0u),
+    FPY_OPT(fleet_history_alert_t, lng, FPY_F_DOUBLE, ~0u)};
+static const fpy_struct fpy_history_alert = FPY_STRUCT(
+    "alert", fpy_history_alert_fields, fleet_history_alert_t,
+    (long)offsetof(fleet_history_alert_t, has_position));
+
+/* Empty text members of stored events read as None. */
+static int fpy_empty_to_none(PyObject *d, const char *key)
+{
+  PyObject *v = PyDict_GetItemString(d, key);
+  if (v && PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) == 0)
+    return PyDict_SetItemString(d, key, Py_None);
+  return 0;
+}
+
+static PyObject *fpy_history_value(const fleet_history_value_t *v)
+{
+  switch (v->type) {
+  case FLEET_HISTORY_INT: return PyLong_FromLongLong((long long)v->i);
+  case FLEET_HISTORY_FLOAT: return PyFloat_FromDouble(v->f);
+  case FLEET_HISTORY_STRING:
+    return PyUnicode_DecodeUTF8(v->s ? v->s : "", (Py_ssize_t)v->len, "replace");
+  case FLEET_HISTORY_BOOL: return PyBool_FromLong(v->i != 0);
+  default: Py_RETURN_NONE;
+  }
+}
+
+static PyObject *fpy_row_build(const void *p)
+{
+  const fleet_history_row_t *row = (const fleet_history_row_t *)p;
+  PyObject *d = PyDict_New(), *tags = NULL, *values = NULL;
+  size_t i;
+  if (!d)
+    return NULL;
+  if (fpy_set(d, "statement", PyLong_FromUnsignedLong(row->statement)) ||
+      fpy_set(d, "measurement", fpy_str(row->measurement)) ||
+      fpy_set(d, "time_ns", PyLong_FromLongLong((long long)row->time_ns)))
+    goto fail;
+  tags = PyDict_New();
+  if (fpy_set(d, "tags", tags))
+    goto fail;
+  for (i = 0; i < row->ntags; i++)
+    if (fpy_set(tags, row->tag_keys[i], fpy_str(row->tag_values[i])))
+      goto fail;
+  values = PyDict_New();
+  if (fpy_set(d, "values", values))
+    goto fail;
+  for (i = 0; i < row->ncolumns; i++)
+    if (fpy_set(values, row->columns[i], fpy_history_value(&row->values[i])))
+      goto fail;
+  return fpy_make(FPY_ROW, d);
+fail:
+  Py_DECREF(d);
+  return NULL;
+}
+
+static PyObject *fpy_point_build(const void *p)
+{
+  const fleet_history_point_t *pt = (const fleet_history_point_t *)p;
+  PyObject *d = fpy_telemetry_dict(pt->rec, NULL);
+  const char *tier = fpy_enum_name(fpy_tier_names, (int)pt->tier);
+  if (!d)
+    return NULL;
+  if (fpy_set(d, "tier", fpy_str(tier ? tier : "raw")) ||
+      fpy_set(d, "fleet_id", fpy_str(pt->fleet_id)) ||
+      fpy_set(d, "device_type", fpy_str(pt->device_type)) ||
+      fpy_set(d, "hourly", pt->hourly ? fpy_to_dict(&fpy_history_hourly, pt->hourly) : fpy_none())) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return fpy_make(FPY_POSITION, d);
+}
+
+static PyObject *fpy_history_trip_build(const void *p)
+{
+  return fpy_record(FPY_HISTORY_TRIP, &fpy_history_trip, p);
+}
+
+static PyObject *fpy_zone_event_build(const void *p)
+{
+  const fleet_history_zone_event_t *ev = (const fleet_history_zone_event_t *)p;
+  PyObject *d = fpy_to_dict(&fpy_zone_event, ev);
+  if (!d)
+    return NULL;
+  if (fpy_set(d, "event", PyUnicode_FromString(ev->enter ? "enter" : "exit")) ||
+      (ev->enter && PyDict_SetItemString(d, "dwell_s", Py_None)) ||
+      fpy_empty_to_none(d, "zone_name")) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return fpy_make(FPY_ZONE_EVENT, d);
+}
+
+static PyObject *fpy_history_alert_build(const void *p)
+{
+  PyObject *d = fpy_to_dict(&fpy_history_alert, p);
+  if (!d)
+    return NULL;
+  if (fpy_empty_to_none(d, "zone_id") || fpy_empty_to_none(d, "zone_name")) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return fpy_make(FPY_HISTORY_ALERT, d);
+}
+
+static int fleetswig_row_tramp(const fleet_history_row_t *row, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_row_build, row);
+}
+static int fleetswig_point_tramp(const fleet_history_point_t *pt, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_point_build, pt);
+}
+static int fleetswig_htrip_tramp(const fleet_history_trip_t *t, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_history_trip_build, t);
+}
+static int fleetswig_zone_event_tramp(const fleet_history_zone_event_t *ev, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_zone_event_build, ev);
+}
+static int fleetswig_halert_tramp(const fleet_history_alert_t *a, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_history_alert_build, a);
+}
+%}
+
+FLEETSWIG_OPTIONS(fleet_influx_config_t, cfg, fpy_influx_config, fpy_influx_config_init)
+FLEETSWIG_OPTIONS(fleet_influx_writer_opts_t, writer_opts, fpy_writer_opts, fpy_writer_opts_init)
+FLEETSWIG_OPTIONS(fleet_history_opts_t, history_opts, fpy_history_opts, fpy_history_opts_init)
+FLEETSWIG_OPTIONS(fleet_history_filter_t, filter, fpy_history_filter, fpy_history_filter_init)
+FLEETSWIG_RESULT(fleet_influx_config_t, out_cfg, fpy_influx_config_new)
+FLEETSWIG_RESULT(fleet_influx_writer_stats_t, out_stats, fpy_writer_stats_new)
+FLEETSWIG_RESULT(fleet_history_stats_t, out_stats, fpy_history_stats_new)
+
+/* Enum results by name. */
+%typemap(in, numinputs=0) fleet_history_tier_t *out_tier (fleet_history_tier_t tmp = FLEET_HISTORY_TIER_AUTO) {
+  $1 = &tmp;
+}
+%typemap(argout) fleet_history_tier_t *out_tier {
+  $result = SWIG_Python_AppendOutput($result, fpy_str(fpy_enum_name(fpy_tier_names, (int)*$1)));
+}
+%typemap(in) fleet_history_tier_t tier {
+  if (PyUnicode_Check($input)) {
+    const char *u = PyUnicode_AsUTF8($input);
+    const fpy_name *nm;
+    if (!u)
+      SWIG_fail;
+    for (nm = fpy_tier_names; nm->name; nm++)
+      if (strcmp(nm->name, u) == 0)
+        break;
+    if (!nm->name) {
+      fpy_raisef(FLEET_EINVAL, "tier: '%s' is not auto, raw or hourly", u);
+      SWIG_fail;
+    }
+    $1 = (fleet_history_tier_t)nm->value;
+  } else {
+    long long v;
+    if (fpy_int($input, "tier", 0, 2, &v) != 0)
+      SWIG_fail;
+    $1 = (fleet_history_tier_t)v;
+  }
+}
+%typemap(in, numinputs=0) fleet_history_ensure_result_t *out_result (fleet_history_ensure_result_t tmp = FLEET_HISTORY_ENSURE_UNCHANGED) {
+  $1 = &tmp;
+}
+%typemap(argout) fleet_history_ensure_result_t *out_result {
+  $result = SWIG_Python_AppendOutput($result, fpy_str(fpy_enum_name(fpy_ensure_names, (int)*$1)));
+}
+
+/* ---- MQTT --------------------------------------------------------------- */
+
+%{
+static const fpy_name fpy_mqtt_protocol_names[] = {
+    {"3.1.1", FLEET_MQTT_PROTOCOL_V311}, {"5", FLEET_MQTT_PROTOCOL_V5}, {NULL, 0}};
+
+static const fpy_field fpy_mqtt_options_fields[] = {
+    FPY_FIELD(fleet_mqtt_options_t, url, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, client_id, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, clean_session, FPY_F_BOOL),
+    FPY_ENUM(fleet_mqtt_options_t, protocol, fpy_mqtt_protocol_names),
+    FPY_FIELD(fleet_mqtt_options_t, keepalive_s, FPY_F_UINT),
+    FPY_FIELD(fleet_mqtt_options_t, session_expiry_s, FPY_F_U32),
+    FPY_FIELD(fleet_mqtt_options_t, username, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, password, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, ca_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, ca_path, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, cert_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, key_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, tls_insecure, FPY_F_BOOL),
+    FPY_FIELD(fleet_mqtt_options_t, tls_version, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, qos, FPY_F_INT),
+    FPY_LIST(fleet_mqtt_options_t, topics, n_topics),
+    FPY_FIELD(fleet_mqtt_options_t, share_group, FPY_F_CSTR),
+    FPY_FIELD(fleet_mqtt_options_t, partition_index, FPY_F_U32),
+    FPY_FIELD(fleet_mqtt_options_t, partition_count, FPY_F_U32),
+    FPY_FIELD(fleet_mqtt_options_t, reconnect_min_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_mqtt_options_t, reconnect_max_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_mqtt_options_t, max_packet_size, FPY_F_U32),
+    FPY_FIELD(fleet_mqtt_options_t, max_inflight, FPY_F_UINT),
+    FPY_FIELD(fleet_mqtt_options_t, status_topic, FPY_F_CSTR),
+    FPY_ENUM(fleet_mqtt_options_t, log_level, fpy_log_level_names)};
+static const fpy_struct fpy_mqtt_options =
+    FPY_STRUCT("mqtt options", fpy_mqtt_options_fields, fleet_mqtt_options_t, -1);
+
+static void fpy_mqtt_options_init(fleet_mqtt_options_t *o)
+{
+  fleet_mqtt_options_init(o, FLEET_MQTT_OPTIONS_VERSION);
+}
+
+static const fpy_field fpy_mqtt_stats_fields[] = {
+    FPY_FIELD(fleet_mqtt_stats_t, received, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, delivered, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, retained, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, ignored_partition, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, bad_topic, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, oversize, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, handler_errors, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, connects, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, reconnects, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, connect_failures, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, connection_losses, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, published, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, publish_failures, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, publish_completed, FPY_F_U64),
+    FPY_FIELD(fleet_mqtt_stats_t, connected, FPY_F_BOOL),
+    FPY_FIELD(fleet_mqtt_stats_t, session_present, FPY_F_BOOL)};
+static const fpy_struct fpy_mqtt_stats =
+    FPY_STRUCT("mqtt stats", fpy_mqtt_stats_fields, fleet_mqtt_stats_t, -1);
+
+static PyObject *fpy_mqtt_stats_new(const fleet_mqtt_stats_t *s) { return fpy_to_dict(&fpy_mqtt_stats, s); }
+
+static const fpy_field fpy_mqtt_url_fields[] = {
+    FPY_FIELD(fleet_mqtt_url_t, tls, FPY_F_BOOL),
+    FPY_CHARS(fleet_mqtt_url_t, host),
+    FPY_FIELD(fleet_mqtt_url_t, port, FPY_F_UINT)};
+static const fpy_struct fpy_mqtt_url = FPY_STRUCT("mqtt url", fpy_mqtt_url_fields, fleet_mqtt_url_t, -1);
+
+static PyObject *fpy_mqtt_url_new(const fleet_mqtt_url_t *u) { return fpy_to_dict(&fpy_mqtt_url, u); }
+
+static PyObject *fpy_mqtt_message_build(const void *p)
+{
+  const fleet_mqtt_message_t *m = (const fleet_mqtt_message_t *)p;
+  PyObject *d = PyDict_New();
+  if (!d)
+    return NULL;
+  if (fpy_set(d, "topic", fpy_str(m->topic)) || fpy_set(d, "vehicle_id", fpy_str(m->vehicle_id)) ||
+      fpy_set(d, "kind", fpy_str(m->kind)) ||
+      fpy_set(d, "payload", PyBytes_FromStringAndSize((const char *)m->payload, (Py_ssize_t)m->len)) ||
+      fpy_set(d, "qos", PyLong_FromLong(m->qos)) ||
+      fpy_set(d, "retained", PyBool_FromLong(m->retained)) ||
+      fpy_set(d, "mid", PyLong_FromLong(m->mid))) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return fpy_make(FPY_MQTT_MESSAGE, d);
+}
+
+typedef struct fpy_mqtt_status {
+  int status;
+  int session_present;
+  const char *detail;
+} fpy_mqtt_status;
+
+static PyObject *fpy_mqtt_connect_build(const void *p)
+{
+  const fpy_mqtt_status *s = (const fpy_mqtt_status *)p;
+  return Py_BuildValue("(iNN)", s->status, PyBool_FromLong(s->session_present), fpy_str(s->detail));
+}
+
+static PyObject *fpy_mqtt_disconnect_build(const void *p)
+{
+  const fpy_mqtt_status *s = (const fpy_mqtt_status *)p;
+  return Py_BuildValue("(iN)", s->status, fpy_str(s->detail));
+}
+
+/* The callbacks of one client, and which thread is running one of them. */
+typedef struct fleetswig_mqtt_ctx {
+  fleetswig_callback on_message;
+  fleetswig_callback on_connect;
+  fleetswig_callback on_disconnect;
+  fleetswig_callback on_log;
+  int cb_depth;        /* a callback is running (guarded by the interpreter lock) */
+  pthread_t cb_thread; /* on this thread */
+} fleetswig_mqtt_ctx;
+
+static int fleetswig_mqtt_invoke(fleetswig_mqtt_ctx *ctx, fleetswig_callback *cb,
+                                 fpy_builder builder, const void *data, int spread)
+{
+  PyGILState_STATE st;
+  int rc;
+  if (!cb->fn)
+    return 0;
+  st = PyGILState_Ensure();
+  ctx->cb_depth++;
+  ctx->cb_thread = pthread_self();
+  rc = fleetswig_invoke_as(cb, builder, data, spread);
+  ctx->cb_depth--;
+  PyGILState_Release(st);
+  return rc;
+}
+
+/* Is the calling thread inside one of the client's callbacks? */
+static int fleetswig_mqtt_in_callback(fleetswig_mqtt_ctx *ctx)
+{
+  return ctx->cb_depth > 0 && pthread_equal(ctx->cb_thread, pthread_self());
+}
+
+static int fleetswig_mqtt_message_tramp(const fleet_mqtt_message_t *msg, void *ud)
+{
+  fleetswig_mqtt_ctx *ctx = (fleetswig_mqtt_ctx *)ud;
+  return fleetswig_mqtt_invoke(ctx, &ctx->on_message, fpy_mqtt_message_build, msg, 0);
+}
+
+static void fleetswig_mqtt_connect_tramp(int status, int session_present, const char *detail, void *ud)
+{
+  fleetswig_mqtt_ctx *ctx = (fleetswig_mqtt_ctx *)ud;
+  fpy_mqtt_status s = {status, session_present, detail};
+  fleetswig_mqtt_invoke(ctx, &ctx->on_connect, fpy_mqtt_connect_build, &s, 1);
+}
+
+static void fleetswig_mqtt_disconnect_tramp(int status, const char *detail, void *ud)
+{
+  fleetswig_mqtt_ctx *ctx = (fleetswig_mqtt_ctx *)ud;
+  fpy_mqtt_status s = {status, 0, detail};
+  fleetswig_mqtt_invoke(ctx, &ctx->on_disconnect, fpy_mqtt_disconnect_build, &s, 1);
+}
+
+static void fleetswig_mqtt_log_tramp(int level, const char *message, void *ud)
+{
+  fleetswig_mqtt_ctx *ctx = (fleetswig_mqtt_ctx *)ud;
+  fpy_log_msg m = {level, message};
+  fleetswig_mqtt_invoke(ctx, &ctx->on_log, fpy_log_build, &m, 1);
+}
+
+static void fleetswig_mqtt_ctx_set_unraisable(fleetswig_mqtt_ctx *ctx, int on)
+{
+  ctx->on_message.unraisable = on;
+  ctx->on_connect.unraisable = on;
+  ctx->on_disconnect.unraisable = on;
+  ctx->on_log.unraisable = on;
+}
+
+/* After a caller-thread call: raise the first exception a callback left. */
+static int fleetswig_mqtt_ctx_done(fleetswig_mqtt_ctx *ctx, int rc)
+{
+  fleetswig_callback *cbs[4];
+  int i, raised = 0;
+  cbs[0] = &ctx->on_message;
+  cbs[1] = &ctx->on_connect;
+  cbs[2] = &ctx->on_disconnect;
+  cbs[3] = &ctx->on_log;
+  for (i = 0; i < 4; i++) {
+    if (!cbs[i]->exc_type)
+      continue;
+    if (!raised) {
+      fleetswig_callback_rethrow(cbs[i]);
+      raised = 1;
+    } else {
+      /* Only one exception can propagate: report the others. */
+      PyObject *t = cbs[i]->exc_type, *v = cbs[i]->exc_value, *tb = cbs[i]->exc_tb, *et, *ev, *etb;
+      cbs[i]->exc_type = cbs[i]->exc_value = cbs[i]->exc_tb = NULL;
+      PyErr_Fetch(&et, &ev, &etb);
+      PyErr_Restore(t, v, tb);
+      PyErr_WriteUnraisable(cbs[i]->fn);
+      PyErr_Restore(et, ev, etb);
+    }
+  }
+  return raised ? FLEETSWIG_ABORT : rc;
+}
+
+static void fleetswig_mqtt_ctx_clear(fleetswig_mqtt_ctx *ctx)
+{
+  fleetswig_callback_clear(&ctx->on_message);
+  fleetswig_callback_clear(&ctx->on_connect);
+  fleetswig_callback_clear(&ctx->on_disconnect);
+  fleetswig_callback_clear(&ctx->on_log);
+}
+%}
+
+FLEETSWIG_OPTIONS(fleet_mqtt_options_t, mqtt_opts, fpy_mqtt_options, fpy_mqtt_options_init)
+FLEETSWIG_RESULT(fleet_mqtt_stats_t, out_stats, fpy_mqtt_stats_new)
+FLEETSWIG_RESULT(fleet_mqtt_url_t, out_url, fpy_mqtt_url_new)
+%apply (const char *FLEETSWIG_BYTES_OR_NONE, size_t FLEETSWIG_LEN) { (const void *payload, size_t len) };
+
+/* ---- auth ---------------------------------------------------------------- */
+
+%{
+static const fpy_name fpy_alg_names[] = {{"HS256", FLEET_AUTH_ALG_HS256},
+                                         {"RS256", FLEET_AUTH_ALG_RS256},
+                                         {"ES256", FLEET_AUTH_ALG_ES256},
+                                         {NULL, 0}};
+static const fpy_name fpy_role_names[] = {{"viewer", FLEET_AUTH_ROLE_VIEWER},
+                                          {"admin", FLEET_AUTH_ROLE_ADMIN},
+                                          {NULL, 0}};
+static const fpy_name fpy_token_type_names[] = {{"access", FLEET_AUTH_TOKEN_ACCESS},
+                                                {"refresh", FLEET_AUTH_TOKEN_REFRESH},
+                                                {NULL, 0}};
+
+/* An enum argument given by name (or number). */
+static int fpy_enum_in(PyObject *o, const fpy_name *names, const char *what, int *out)
+{
+  long long v;
+  if (PyUnicode_Check(o)) {
+    const char *u = PyUnicode_AsUTF8(o);
+    const fpy_name *nm;
+    if (!u)
+      return -1;
+    for (nm = names; nm->name; nm++)
+      if (strcmp(nm->name, u) == 0) {
+        *out = nm->value;
+        return 0;
+      }
+    fpy_raisef(FLEET_EINVAL, "%s: unknown value '%s'", what, u);
+    return -1;
+  }
+  if (fpy_int(o, what, INT_MIN, INT_MAX, &v) != 0)
+    return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static const fpy_field fpy_verifier_opts_fields[] = {
+    FPY_FIELD(fleet_auth_verifier_options_t, leeway_s, FPY_F_UINT),
+    FPY_FIELD(fleet_auth_verifier_options_t, issuer, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_verifier_options_t, audience, FPY_F_CSTR)};
+static const fpy_struct fpy_verifier_opts = FPY_STRUCT(
+    "verifier options", fpy_verifier_opts_fields, fleet_auth_verifier_options_t, -1);
+static void fpy_verifier_opts_init(fleet_auth_verifier_options_t *o)
+{
+  fleet_auth_verifier_options_init(o, FLEET_AUTH_VERIFIER_OPTIONS_VERSION);
+}
+
+static const fpy_field fpy_signer_opts_fields[] = {
+    FPY_ENUM(fleet_auth_signer_options_t, alg, fpy_alg_names),
+    FPY_BYTES(fleet_auth_signer_options_t, key, key_len),
+    FPY_FIELD(fleet_auth_signer_options_t, kid, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_signer_options_t, issuer, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_signer_options_t, audience, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_signer_options_t, access_ttl_s, FPY_F_I64),
+    FPY_FIELD(fleet_auth_signer_options_t, refresh_ttl_s, FPY_F_I64)};
+static const fpy_struct fpy_signer_opts =
+    FPY_STRUCT("signer options", fpy_signer_opts_fields, fleet_auth_signer_options_t, -1);
+static void fpy_signer_opts_init(fleet_auth_signer_options_t *o)
+{
+  fleet_auth_signer_options_init(o, FLEET_AUTH_SIGNER_OPTIONS_VERSION);
+}
+
+static const fpy_field fpy_auth_opts_fields[] = {
+    FPY_FIELD(fleet_auth_options_t, leeway_s, FPY_F_UINT),
+    FPY_FIELD(fleet_auth_options_t, issuer, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_options_t, audience, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_options_t, access_ttl_s, FPY_F_I64),
+    FPY_FIELD(fleet_auth_options_t, refresh_ttl_s, FPY_F_I64),
+    FPY_ENUM(fleet_auth_options_t, signing_alg, fpy_alg_names),
+    FPY_FIELD(fleet_auth_options_t, signing_key_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_options_t, signing_public_key_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_auth_options_t, signing_kid, FPY_F_CSTR)};
+static const fpy_struct fpy_auth_opts =
+    FPY_STRUCT("auth options", fpy_auth_opts_fields, fleet_auth_options_t, -1);
+static void fpy_auth_opts_init(fleet_auth_options_t *o)
+{
+  fleet_auth_options_init(o, FLEET_AUTH_OPTIONS_VERSION);
+}
+
+/* A user record as a dict: name, role, vehicles ("*" or a list), created, updated. */
+static PyObject *fpy_user_dict(const fleet_auth_user_t *u)
+{
+  PyObject *d = PyDict_New(), *vehicles;
+  const char *v = fleet_auth_user_vehicles(u);
+  const char *role = fpy_enum_name(fpy_role_names, (int)fleet_auth_user_role(u));
+  if (!d)
+    return NULL;
+  if (strcmp(v, "*") == 0) {
+    vehicles = PyUnicode_FromString("*");
+  } else if (!*v) {
+    vehicles = PyList_New(0);
+  } else {
+    PyObject *s = PyUnicode_FromString(v), *sep = PyUnicode_FromString(",");
+    vehicles = s && sep ? PyUnicode_Split(s, sep, -1) : NULL;
+    Py_XDECREF(s);
+    Py_XDECREF(sep);
+  }
+  if (fpy_set(d, "name", fpy_str(fleet_auth_user_name(u))) ||
+      fpy_set(d, "role", role ? PyUnicode_FromString(role) : PyLong_FromLong((long)fleet_auth_user_role(u))) ||
+      fpy_set(d, "vehicles", vehicles) ||
+      fpy_set(d, "created", PyLong_FromLongLong((long long)fleet_auth_user_created(u))) ||
+      fpy_set(d, "updated", PyLong_FromLongLong((long long)fleet_auth_user_updated(u)))) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return d;
+}
+%}
+
+%typemap(in) fleet_auth_alg_t alg (int v) {
+  if (fpy_enum_in($input, fpy_alg_names, "alg", &v) != 0)
+    SWIG_fail;
+  $1 = ($1_ltype)v;
+}
+%typemap(in) fleet_auth_role_t role (int v) {
+  if (fpy_enum_in($input, fpy_role_names, "role", &v) != 0)
+    SWIG_fail;
+  $1 = ($1_ltype)v;
+}
+%typemap(in) fleet_auth_token_type_t type (int v), fleet_auth_token_type_t expected (int v) {
+  if (fpy_enum_in($input, fpy_token_type_names, "$1_name", &v) != 0)
+    SWIG_fail;
+  $1 = ($1_ltype)v;
+}
+/* Strings the library allocates (fleet_free()). */
+%typemap(in, numinputs=0) char **out_token (char *tmp = NULL), char **out_hash (char *tmp = NULL),
+    char **out_access (char *tmp = NULL), char **out_refresh (char *tmp = NULL) {
+  $1 = &tmp;
+}
+%typemap(argout) char **out_token, char **out_hash, char **out_access, char **out_refresh {
+  $result = SWIG_Python_AppendOutput($result, fpy_str(*$1));
+}
+%typemap(freearg) char **out_token, char **out_hash, char **out_access, char **out_refresh {
+  fleet_free(*$1);
+}
+
+/* The server secret: bytes. */
+%typemap(in, numinputs=0) fleet_buf_t *out_secret (fleet_buf_t tmp = FLEET_BUF_INIT) {
+  $1 = &tmp;
+}
+%typemap(argout) fleet_buf_t *out_secret {
+  $result = SWIG_Python_AppendOutput($result,
+      PyBytes_FromStringAndSize($1->ptr ? $1->ptr : "", (Py_ssize_t)$1->len));
+}
+%typemap(freearg) fleet_buf_t *out_secret {
+  if ($1->ptr)
+    memset($1->ptr, 0, $1->len);
+  fleet_buf_dispose($1);
+}
+
+/* A user record: a dict. */
+%typemap(in, numinputs=0) fleet_auth_user_t **out_user (fleet_auth_user_t *tmp = NULL) {
+  $1 = &tmp;
+}
+%typemap(argout) fleet_auth_user_t **out_user {
+  $result = SWIG_Python_AppendOutput($result, *$1 ? fpy_user_dict(*$1) : fpy_none());
+  if (PyErr_Occurred())
+    SWIG_fail;
+}
+%typemap(freearg) fleet_auth_user_t **out_user {
+  fleet_auth_user_free(*$1);
+}
+
+%typemap(in, numinputs=0) int *out_changed (int tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) int *out_changed {
+  $result = SWIG_Python_AppendOutput($result, PyBool_FromLong(*$1));
+}
+%typemap(in, numinputs=0) int64_t *out_exp (int64_t tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) int64_t *out_exp {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromLongLong((long long)*$1));
+}
+
+FLEETSWIG_OPTIONS(fleet_auth_verifier_options_t, verifier_opts, fpy_verifier_opts, fpy_verifier_opts_init)
+FLEETSWIG_OPTIONS(fleet_auth_signer_options_t, signer_opts, fpy_signer_opts, fpy_signer_opts_init)
+FLEETSWIG_OPTIONS(fleet_auth_options_t, auth_opts, fpy_auth_opts, fpy_auth_opts_init)
+%apply (const char *FLEETSWIG_BYTES, size_t FLEETSWIG_LEN) { (const void *key, size_t key_len) };

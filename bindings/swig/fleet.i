@@ -1631,3 +1631,1247 @@ struct fleetswig_tracker {};
     return (fleet_status_t)rc;
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* influx: configuration and the asynchronous writer                        */
+/* ------------------------------------------------------------------------ */
+
+%ignore fleet_influx_config;
+%ignore fleet_influx_config_init;
+%ignore fleet_influx_config_from_env;
+%ignore fleet_influx_writer;
+%ignore fleet_influx_writer_opts;
+%ignore fleet_influx_writer_opts_init;
+%ignore fleet_influx_writer_stats;
+%ignore fleet_influx_writer_new;
+%ignore fleet_influx_writer_write_lines;
+%ignore fleet_influx_writer_write_telemetry;
+%ignore fleet_influx_writer_flush;
+%ignore fleet_influx_writer_close;
+%ignore fleet_influx_writer_free;
+%ignore fleet_influx_writer_get_stats;
+%include <fleet/influx.h>
+
+%inline %{
+/** The default configuration, as a dict of fleet_influx_config_t members. */
+fleet_status_t fleet_influx_config_defaults(fleet_influx_config_t *out_cfg)
+{
+  return (fleet_status_t)fleetswig_keep(fleet_influx_config_init(out_cfg, FLEET_INFLUX_CONFIG_VERSION));
+}
+
+/**
+ * A configuration (a dict of fleet_influx_config_t members, None for the
+ * defaults) with the FLEET_INFLUX_* environment variables applied (another
+ * prefix replaces "FLEET_INFLUX_"), as a dict.
+ */
+fleet_status_t fleet_influx_config_env(fleet_influx_config_t *out_cfg,
+                                       const fleet_influx_config_t *cfg, const char *prefix)
+{
+  if (cfg)
+    *out_cfg = *cfg;
+  else
+    fleet_influx_config_init(out_cfg, FLEET_INFLUX_CONFIG_VERSION);
+  return (fleet_status_t)fleetswig_keep(fleet_influx_config_from_env(out_cfg, prefix));
+}
+%}
+
+%{
+typedef struct fleetswig_writer {
+  fleetswig_handle h;
+  fleetswig_callback log;
+} fleetswig_writer;
+
+static void fleetswig_writer_destroy(fleetswig_handle *h)
+{
+  fleet_influx_writer_t *w = (fleet_influx_writer_t *)h->ptr;
+  /* Its thread may be waiting in the log callback for the interpreter. */
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  fleet_influx_writer_free(w);
+  FLEETSWIG_ALLOW_THREADS_END
+  fleetswig_callback_clear(&((fleetswig_writer *)h)->log);
+}
+%}
+
+FLEETSWIG_CONSTRUCTOR(fleetswig_writer, fleetswig_writer)
+%rename(InfluxWriter) fleetswig_writer;
+struct fleetswig_writer {};
+
+/**
+ * The asynchronous, batching InfluxDB writer: takes line protocol from any
+ * number of threads without waiting for the network, batches, gzips and
+ * POSTs it from its own thread, spools what cannot be delivered and
+ * dead-letters what the server rejects. Thread-safe.
+ */
+%extend fleetswig_writer {
+  /**
+   * A writer for cfg (a dict of fleet_influx_config_t members) with options
+   * (a dict of fleet_influx_writer_opts_t members, or None); on_log(level,
+   * message) receives its log lines, on the writer's thread.
+   */
+  fleetswig_writer(const fleet_influx_config_t *cfg, const fleet_influx_writer_opts_t *writer_opts,
+                   fleetswig_callable on_log) {
+    fleetswig_writer *self = (fleetswig_writer *)fleetswig_alloc(sizeof *self);
+    fleet_influx_writer_opts_t o;
+    fleet_influx_writer_t *w = NULL;
+    int rc;
+    if (!self)
+      return NULL;
+    if (writer_opts)
+      o = *writer_opts;
+    else
+      fleet_influx_writer_opts_init(&o, FLEET_INFLUX_WRITER_OPTS_VERSION);
+    fleetswig_handle_init(&self->h, "InfluxWriter", 0, fleetswig_writer_destroy);
+    fleetswig_callback_init(&self->log, on_log);
+    self->log.unraisable = 1;
+    if (on_log) {
+      o.log_cb = fleetswig_influx_log_tramp;
+      o.log_userdata = &self->log;
+    }
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_influx_writer_new(&w, cfg, &o));
+    FLEETSWIG_ALLOW_THREADS_END
+    if (rc != 0) {
+      fleetswig_callback_clear(&self->log);
+      free(self);
+      return NULL;
+    }
+    self->h.ptr = w;
+    return self;
+  }
+  ~fleetswig_writer() { fleetswig_dispose(&$self->h); }
+  /**
+   * Stop the writer: send what is in memory for at most timeout_ms, spool
+   * the rest, stop the thread, release it. Raises when lines were lost
+   * (neither delivered nor spooled). A second call does nothing.
+   */
+  fleet_status_t close(unsigned int timeout_ms) {
+    int rc;
+    fleet_influx_writer_t *w;
+    if (!fleetswig_is_open(&$self->h))
+      return FLEET_OK;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    w = (fleet_influx_writer_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_influx_writer_close(w, timeout_ms));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    fleetswig_close(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** Enqueue line protocol (one or more lines); never waits for the network. */
+  fleet_status_t write_lines(const char *data, size_t len) {
+    int rc;
+    fleet_influx_writer_t *w;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    w = (fleet_influx_writer_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_influx_writer_write_lines(w, data, len));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Encode a record (measurement None: "telemetry"; tags a dict) and enqueue it. */
+  fleet_status_t write_telemetry(const fleet_telemetry_t *rec, const char *measurement,
+                                 const fleet_lp_tag_t *tags, size_t ntags) {
+    int rc;
+    fleet_influx_writer_t *w;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    w = (fleet_influx_writer_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_influx_writer_write_telemetry(w, rec, measurement, tags, ntags));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Send the partial batch and wait (at most timeout_ms) until everything is delivered. */
+  fleet_status_t flush(unsigned int timeout_ms) {
+    int rc;
+    fleet_influx_writer_t *w;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    w = (fleet_influx_writer_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_influx_writer_flush(w, timeout_ms));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** A snapshot of the counters, as a dict. */
+  fleet_status_t stats(fleet_influx_writer_stats_t *out_stats) {
+    int rc;
+    fleet_influx_writer_t *w;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    w = (fleet_influx_writer_t *)$self->h.ptr;
+    out_stats->version = FLEET_INFLUX_WRITER_STATS_VERSION;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_influx_writer_get_stats(out_stats, w));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* history: reading back from InfluxDB                                      */
+/* ------------------------------------------------------------------------ */
+
+%ignore fleet_history;
+%ignore fleet_history_opts;
+%ignore fleet_history_opts_init;
+%ignore fleet_history_new;
+%ignore fleet_history_free;
+%ignore fleet_history_value;
+%ignore fleet_history_row;
+%ignore fleet_history_query;
+%ignore fleet_history_stats;
+%ignore fleet_history_row_get;
+%ignore fleet_history_filter;
+%ignore fleet_history_filter_init;
+%ignore fleet_history_pick_tier;
+%ignore fleet_history_hourly;
+%ignore fleet_history_point;
+%ignore fleet_history_positions;
+%ignore fleet_history_last_positions;
+%ignore fleet_history_trip;
+%ignore fleet_history_zone_event;
+%ignore fleet_history_alert;
+%ignore fleet_history_trips;
+%ignore fleet_history_zone_events;
+%ignore fleet_history_alerts;
+%ignore fleet_history_ensure_database;
+%include <fleet/history.h>
+
+%{
+typedef struct fleetswig_history { fleetswig_handle h; } fleetswig_history;
+
+static void fleetswig_history_destroy(fleetswig_handle *h) { fleet_history_free((fleet_history_t *)h->ptr); }
+
+typedef int (*fleetswig_history_fn)(fleet_history_t *h, const fleet_history_filter_t *f,
+                                    void *tramp, void *ud);
+
+/* Run a typed history query, its callback calling on_item. */
+#define FLEETSWIG_HISTORY_CALL(self, call)                                    \
+  do {                                                                        \
+    fleetswig_callback cb_;                                                   \
+    fleet_history_t *hh_;                                                     \
+    FLEETSWIG_ENTER(&(self)->h, FLEETSWIG_CALL);                              \
+    hh_ = (fleet_history_t *)(self)->h.ptr;                                   \
+    (void)hh_;                                                                \
+    fleetswig_callback_init(&cb_, on_item);                                   \
+    FLEETSWIG_ALLOW_THREADS_BEGIN                                             \
+    rc = fleetswig_keep(call);                                                \
+    FLEETSWIG_ALLOW_THREADS_END                                               \
+    fleetswig_leave(&(self)->h);                                              \
+    rc = fleetswig_callback_done(&cb_, rc);                                   \
+    fleetswig_callback_clear(&cb_);                                           \
+  } while (0)
+%}
+
+FLEETSWIG_CONSTRUCTOR(fleetswig_history, fleetswig_history)
+%rename(History) fleetswig_history;
+struct fleetswig_history {};
+
+/**
+ * A connection to InfluxDB for reading history (InfluxQL over /query,
+ * streamed in chunks). One thread at a time; results reach on_item(record)
+ * in time order, on the calling thread.
+ */
+%extend fleetswig_history {
+  /** A reader for cfg (a dict) with options (a dict of fleet_history_opts_t members, or None). */
+  fleetswig_history(const fleet_influx_config_t *cfg, const fleet_history_opts_t *history_opts) {
+    fleetswig_history *self = (fleetswig_history *)fleetswig_alloc(sizeof *self);
+    fleet_history_t *hr = NULL;
+    if (!self)
+      return NULL;
+    if (fleetswig_keep(fleet_history_new(&hr, cfg, history_opts)) != 0) {
+      free(self);
+      return NULL;
+    }
+    fleetswig_handle_init(&self->h, "History", 1, fleetswig_history_destroy);
+    self->h.ptr = hr;
+    return self;
+  }
+  ~fleetswig_history() { fleetswig_dispose(&$self->h); }
+  /** Release the reader and its connection now. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** Run InfluxQL against db (None for none); on_item(row) per result row (None discards). */
+  fleet_status_t query(const char *db, const char *influxql, fleetswig_callable on_row) {
+    int rc;
+    fleetswig_callable on_item = on_row;
+    FLEETSWIG_HISTORY_CALL($self, fleet_history_query(hh_, db, influxql,
+                                                      on_item ? fleetswig_row_tramp : NULL, &cb_));
+    return (fleet_status_t)rc;
+  }
+  /** Stored positions of the filter (a dict: from_ns, to_ns, vehicle_ids, tier, limit). */
+  fleet_status_t positions(const fleet_history_filter_t *filter, fleetswig_callable on_item) {
+    int rc;
+    FLEETSWIG_HISTORY_CALL($self, fleet_history_positions(hh_, filter, fleetswig_point_tramp, &cb_));
+    return (fleet_status_t)rc;
+  }
+  /** The most recent raw position of every (filtered) vehicle. */
+  fleet_status_t last_positions(const fleet_history_filter_t *filter, fleetswig_callable on_item) {
+    int rc;
+    FLEETSWIG_HISTORY_CALL($self, fleet_history_last_positions(hh_, filter, fleetswig_point_tramp, &cb_));
+    return (fleet_status_t)rc;
+  }
+  /** Stored trips that started in the filter's range. */
+  fleet_status_t trips(const fleet_history_filter_t *filter, fleetswig_callable on_item) {
+    int rc;
+    FLEETSWIG_HISTORY_CALL($self, fleet_history_trips(hh_, filter, fleetswig_htrip_tramp, &cb_));
+    return (fleet_status_t)rc;
+  }
+  /** Stored geofence events in the filter's range. */
+  fleet_status_t zone_events(const fleet_history_filter_t *filter, fleetswig_callable on_item) {
+    int rc;
+    FLEETSWIG_HISTORY_CALL($self, fleet_history_zone_events(hh_, filter, fleetswig_zone_event_tramp, &cb_));
+    return (fleet_status_t)rc;
+  }
+  /** Stored alerts in the filter's range. */
+  fleet_status_t alerts(const fleet_history_filter_t *filter, fleetswig_callable on_item) {
+    int rc;
+    FLEETSWIG_HISTORY_CALL($self, fleet_history_alerts(hh_, filter, fleetswig_halert_tramp, &cb_));
+    return (fleet_status_t)rc;
+  }
+  /** The tier ("raw" or "hourly") a position query for [from_ns, to_ns) reads at now_ns. */
+  fleet_status_t pick_tier(fleet_history_tier_t *out_tier, fleet_history_tier_t tier,
+                           int64_t from_ns, int64_t to_ns, int64_t now_ns) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_tier = fleet_history_pick_tier((const fleet_history_t *)$self->h.ptr, tier, from_ns,
+                                        to_ns, now_ns);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /**
+   * Make sure database db exists with retention retention_s (0: forever);
+   * returns "unchanged", "created", "altered" or "exists".
+   */
+  fleet_status_t ensure_database(fleet_history_ensure_result_t *out_result, const char *db,
+                                 const char *rp, int64_t retention_s) {
+    int rc;
+    fleet_history_t *hr;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    hr = (fleet_history_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_history_ensure_database(out_result, hr, db, rp, retention_s));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Counters of the last query: rows, chunks, bytes, max_chunk_bytes. */
+  fleet_status_t stats(fleet_history_stats_t *out_stats) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_GETTER);
+    rc = fleetswig_keep(fleet_history_stats(out_stats, (const fleet_history_t *)$self->h.ptr));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* mqtt: the libmosquitto adaptor                                           */
+/* ------------------------------------------------------------------------ */
+
+%ignore fleet_mqtt;
+%ignore fleet_mqtt_url;
+%ignore fleet_mqtt_url_parse;
+%ignore fleet_mqtt_message;
+%ignore fleet_mqtt_options;
+%ignore fleet_mqtt_options_init;
+%ignore fleet_mqtt_stats;
+%ignore fleet_mqtt_new;
+%ignore fleet_mqtt_start;
+%ignore fleet_mqtt_connect;
+%ignore fleet_mqtt_loop;
+%ignore fleet_mqtt_wait_connected;
+%ignore fleet_mqtt_is_connected;
+%ignore fleet_mqtt_publish;
+%ignore fleet_mqtt_publish_alert;
+%ignore fleet_mqtt_publish_status;
+%ignore fleet_mqtt_wait_published;
+%ignore fleet_mqtt_stop;
+%ignore fleet_mqtt_free;
+%include <fleet/mqtt.h>
+
+%inline %{
+/** The parts of a broker URL (mqtt://host[:port], mqtts://...): a dict tls, host, port. */
+fleet_status_t fleet_mqtt_url_split(fleet_mqtt_url_t *out_url, const char *url)
+{
+  out_url->version = FLEET_MQTT_URL_VERSION;
+  return (fleet_status_t)fleetswig_keep(fleet_mqtt_url_parse(out_url, url));
+}
+%}
+
+%{
+typedef struct fleetswig_mqtt {
+  fleetswig_handle h;
+  fleetswig_mqtt_ctx *ctx; /* callbacks; owned by whoever frees the client */
+  int thread_mode;         /* started: callbacks run on the client's thread */
+} fleetswig_mqtt;
+
+typedef struct fleetswig_mqtt_orphan {
+  fleet_mqtt_t *m;
+  fleetswig_mqtt_ctx *ctx;
+} fleetswig_mqtt_orphan;
+
+static void *fleetswig_mqtt_free_later(void *arg)
+{
+  fleetswig_mqtt_orphan *o = (fleetswig_mqtt_orphan *)arg;
+  fleet_mqtt_free(o->m);
+  free(o->ctx);
+  free(o);
+  return NULL;
+}
+
+static void fleetswig_mqtt_destroy(fleetswig_handle *h)
+{
+  fleetswig_mqtt *self = (fleetswig_mqtt *)h;
+  fleet_mqtt_t *m = (fleet_mqtt_t *)h->ptr;
+  fleetswig_mqtt_ctx *ctx = self->ctx;
+  self->ctx = NULL;
+  if (fleetswig_mqtt_in_callback(ctx)) {
+    /* Collected inside one of its own callbacks, on the client's thread,
+     * which fleet_mqtt_free() joins: free it from another thread, once
+     * this callback has returned. The callables go now. */
+    fleetswig_mqtt_orphan *o = (fleetswig_mqtt_orphan *)malloc(sizeof *o);
+    pthread_t th;
+    pthread_attr_t attr;
+    fleetswig_mqtt_ctx_clear(ctx);
+    if (o) {
+      o->m = m;
+      o->ctx = ctx;
+      pthread_attr_init(&attr);
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      if (pthread_create(&th, &attr, fleetswig_mqtt_free_later, o) == 0) {
+        pthread_attr_destroy(&attr);
+        return;
+      }
+      pthread_attr_destroy(&attr);
+      free(o);
+    }
+    /* No thread: leak the client rather than deadlock. */
+    return;
+  }
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  fleet_mqtt_free(m);
+  FLEETSWIG_ALLOW_THREADS_END
+  fleetswig_mqtt_ctx_clear(ctx);
+  free(ctx);
+}
+
+/* Calls that belong to the controlling thread, never to a callback. */
+static int fleetswig_mqtt_control(fleetswig_mqtt *self, const char *what)
+{
+  if (self->ctx && fleetswig_mqtt_in_callback(self->ctx))
+    return fleetswig_fail(FLEET_ESTATE, "MqttClient.%s() cannot be called from the client's callbacks",
+                          what);
+  return 0;
+}
+
+#define FLEETSWIG_MQTT_ENTER(self, what)                       \
+  do {                                                         \
+    int mrc_ = fleetswig_mqtt_control((self), (what));         \
+    if (mrc_ != 0)                                             \
+      return (fleet_status_t)mrc_;                             \
+    FLEETSWIG_ENTER(&(self)->h, FLEETSWIG_CALL);               \
+  } while (0)
+%}
+
+FLEETSWIG_CONSTRUCTOR(fleetswig_mqtt, fleetswig_mqtt)
+%rename(MqttClient) fleetswig_mqtt;
+struct fleetswig_mqtt {};
+
+/**
+ * An MQTT client (libmosquitto): persistent sessions, QoS 1, reconnection
+ * with backoff, the telemetry subscription, publishing from any thread.
+ * Drive it with start() (its own thread runs the callbacks) or with
+ * connect() + loop() (the calling thread runs them, and an exception a
+ * callback raises comes out of loop()).
+ */
+%extend fleetswig_mqtt {
+  /**
+   * A client for mqtt_opts (a dict of fleet_mqtt_options_t members). on_message(msg)
+   * receives messages (None: a publish-only client); on_connect(status,
+   * session_present, detail), on_disconnect(status, detail) and
+   * on_log(level, message) are optional.
+   */
+  fleetswig_mqtt(const fleet_mqtt_options_t *mqtt_opts, fleetswig_callable on_message,
+                 fleetswig_callable on_connect, fleetswig_callable on_disconnect,
+                 fleetswig_callable on_log) {
+    fleetswig_mqtt *self;
+    fleet_mqtt_options_t o;
+    fleet_mqtt_t *m = NULL;
+    fleetswig_mqtt_ctx *ctx;
+    if (mqtt_opts)
+      o = *mqtt_opts;
+    else
+      fleet_mqtt_options_init(&o, FLEET_MQTT_OPTIONS_VERSION);
+    self = (fleetswig_mqtt *)fleetswig_alloc(sizeof *self);
+    ctx = (fleetswig_mqtt_ctx *)fleetswig_alloc(sizeof *ctx);
+    if (!self || !ctx) {
+      free(self);
+      free(ctx);
+      return NULL;
+    }
+    fleetswig_callback_init(&ctx->on_message, on_message);
+    fleetswig_callback_init(&ctx->on_connect, on_connect);
+    fleetswig_callback_init(&ctx->on_disconnect, on_disconnect);
+    fleetswig_callback_init(&ctx->on_log, on_log);
+    o.on_message = on_message ? fleetswig_mqtt_message_tramp : NULL;
+    o.on_connect = on_connect ? fleetswig_mqtt_connect_tramp : NULL;
+    o.on_disconnect = on_disconnect ? fleetswig_mqtt_disconnect_tramp : NULL;
+    o.log_cb = on_log ? fleetswig_mqtt_log_tramp : NULL;
+    o.userdata = ctx;
+    if (fleetswig_keep(fleet_mqtt_new(&m, &o)) != 0) {
+      fleetswig_mqtt_ctx_clear(ctx);
+      free(ctx);
+      free(self);
+      return NULL;
+    }
+    fleetswig_handle_init(&self->h, "MqttClient", 0, fleetswig_mqtt_destroy);
+    self->h.ptr = m;
+    self->ctx = ctx;
+    return self;
+  }
+  ~fleetswig_mqtt() { fleetswig_dispose(&$self->h); }
+  /** Stop (waiting up to 1 s for acknowledgements) and release the client. */
+  fleet_status_t close() {
+    int rc = fleetswig_mqtt_control($self, "close");
+    if (rc == 0)
+      fleetswig_close(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** Start the client's network thread (it connects, subscribes, reconnects). */
+  fleet_status_t start() {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_MQTT_ENTER($self, "start");
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    fleetswig_mqtt_ctx_set_unraisable($self->ctx, 1);
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_start(m));
+    FLEETSWIG_ALLOW_THREADS_END
+    if (rc == 0)
+      $self->thread_mode = 1;
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Caller-thread mode: one connection attempt now (the CONNACK comes through loop()). */
+  fleet_status_t connect() {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_MQTT_ENTER($self, "connect");
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    fleetswig_mqtt_ctx_set_unraisable($self->ctx, 0);
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_connect(m));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)fleetswig_mqtt_ctx_done($self->ctx, rc);
+  }
+  /** Caller-thread mode: network work and callbacks for up to timeout_ms. */
+  fleet_status_t loop(int timeout_ms) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_MQTT_ENTER($self, "loop");
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_loop(m, timeout_ms));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)fleetswig_mqtt_ctx_done($self->ctx, rc);
+  }
+  /** Wait until connected and subscribed (TimedOutError after timeout_ms). */
+  fleet_status_t wait_connected(int timeout_ms) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_MQTT_ENTER($self, "wait_connected");
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_wait_connected(m, timeout_ms));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)($self->thread_mode ? rc : fleetswig_mqtt_ctx_done($self->ctx, rc));
+  }
+  /** Whether the client is connected now. */
+  bool is_connected() {
+    bool c;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return false;
+    c = fleet_mqtt_is_connected((const fleet_mqtt_t *)$self->h.ptr) != 0;
+    fleetswig_leave(&$self->h);
+    return c;
+  }
+  /** Publish payload (bytes or str) to topic with qos (0-2), retained or not. Any thread. */
+  fleet_status_t publish(const char *topic, const void *payload, size_t len, int qos, bool retain) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_publish(m, topic, payload, len, qos, retain ? 1 : 0));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Publish an alert (JSON text) to fleet/{vehicle_id}/alerts, QoS 1. */
+  fleet_status_t publish_alert(const char *vehicle_id, const char *json, size_t len) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_publish_alert(m, vehicle_id, json, len));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Publish "online" / "offline" to fleet/{vehicle_id}/status, retained. */
+  fleet_status_t publish_status(const char *vehicle_id, bool online) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_publish_status(m, vehicle_id, online ? 1 : 0));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Wait until everything published so far is acknowledged (at most timeout_ms). */
+  fleet_status_t wait_published(int timeout_ms) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_wait_published(m, timeout_ms));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)($self->thread_mode ? rc : fleetswig_mqtt_ctx_done($self->ctx, rc));
+  }
+  /** Disconnect cleanly and stop (the client may be started again). */
+  fleet_status_t stop(int timeout_ms) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_MQTT_ENTER($self, "stop");
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_stop(m, timeout_ms));
+    FLEETSWIG_ALLOW_THREADS_END
+    $self->thread_mode = 0;
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)fleetswig_mqtt_ctx_done($self->ctx, rc);
+  }
+  /** The counters, as a dict. */
+  fleet_status_t stats(fleet_mqtt_stats_t *out_stats) {
+    int rc;
+    fleet_mqtt_t *m;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    m = (fleet_mqtt_t *)$self->h.ptr;
+    out_stats->version = FLEET_MQTT_STATS_VERSION;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_mqtt_stats(out_stats, m));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* auth: JWT, passwords, users, the state-directory bundle                  */
+/* ------------------------------------------------------------------------ */
+
+%ignore fleet_auth_alg_parse;
+%ignore fleet_auth_role_parse;
+%ignore fleet_auth_claims;
+%ignore fleet_auth_claims_new;
+%ignore fleet_auth_claims_free;
+%ignore fleet_auth_claims_set_vehicles;
+%ignore fleet_auth_claims_subject;
+%ignore fleet_auth_claims_role;
+%ignore fleet_auth_claims_type;
+%ignore fleet_auth_claims_expires;
+%ignore fleet_auth_claims_issued_at;
+%ignore fleet_auth_claims_token_id;
+%ignore fleet_auth_claims_issuer;
+%ignore fleet_auth_claims_key_id;
+%ignore fleet_auth_claims_all_vehicles;
+%ignore fleet_auth_claims_vehicle_count;
+%ignore fleet_auth_claims_vehicle_at;
+%ignore fleet_auth_claims_allows;
+%ignore fleet_auth_claims_to_json;
+%ignore fleet_auth_verifier;
+%ignore fleet_auth_verifier_options;
+%ignore fleet_auth_verifier_options_init;
+%ignore fleet_auth_verifier_new;
+%ignore fleet_auth_verifier_free;
+%ignore fleet_auth_verifier_add_key;
+%ignore fleet_auth_verifier_add_key_file;
+%ignore fleet_auth_verifier_key_count;
+%ignore fleet_auth_verify;
+%ignore fleet_auth_verify_at;
+%ignore fleet_auth_signer;
+%ignore fleet_auth_signer_options;
+%ignore fleet_auth_signer_options_init;
+%ignore fleet_auth_signer_new;
+%ignore fleet_auth_signer_free;
+%ignore fleet_auth_signer_ttl;
+%ignore fleet_auth_signer_issue;
+%ignore fleet_auth_users;
+%ignore fleet_auth_user;
+%ignore fleet_auth_users_open;
+%ignore fleet_auth_users_free;
+%ignore fleet_auth_users_reload;
+%ignore fleet_auth_users_add;
+%ignore fleet_auth_users_set_password;
+%ignore fleet_auth_users_update;
+%ignore fleet_auth_users_delete;
+%ignore fleet_auth_users_count;
+%ignore fleet_auth_users_get_at;
+%ignore fleet_auth_users_get;
+%ignore fleet_auth_users_authenticate;
+%ignore fleet_auth_user_free;
+%ignore fleet_auth_user_name;
+%ignore fleet_auth_user_role;
+%ignore fleet_auth_user_vehicles;
+%ignore fleet_auth_user_created;
+%ignore fleet_auth_user_updated;
+%ignore fleet_auth_user_claims;
+%ignore fleet_auth_secret_load_or_create;
+%ignore fleet_auth;
+%ignore fleet_auth_options;
+%ignore fleet_auth_options_init;
+%ignore fleet_auth_open;
+%ignore fleet_auth_free;
+%ignore fleet_auth_users;
+%ignore fleet_auth_verifier;
+%ignore fleet_auth_signer;
+%ignore fleet_auth_login;
+%ignore fleet_auth_refresh;
+%ignore fleet_auth_password_hash;
+%ignore fleet_auth_password_check;
+%apply int FLEETSWIG_BOOL_INT { int fleet_auth_username_valid };
+%include <fleet/auth.h>
+
+%inline %{
+/** Hash a password with libxcrypt's preferred method (yescrypt) and a random salt. */
+fleet_status_t fleet_auth_hash_password(char **out_hash, const char *password)
+{
+  int rc;
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  rc = fleetswig_keep(fleet_auth_password_hash(out_hash, password));
+  FLEETSWIG_ALLOW_THREADS_END
+  return (fleet_status_t)rc;
+}
+
+/** Check a password against a crypt(3) hash (AuthError when it does not match). */
+fleet_status_t fleet_auth_check_password(const char *hash, const char *password)
+{
+  int rc;
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  rc = fleetswig_keep(fleet_auth_password_check(hash, password));
+  FLEETSWIG_ALLOW_THREADS_END
+  return (fleet_status_t)rc;
+}
+
+/** The HS256 server secret in path, created (0600) when missing: bytes. */
+fleet_status_t fleet_auth_secret(fleet_buf_t *out_secret, const char *path)
+{
+  return (fleet_status_t)fleetswig_keep(fleet_auth_secret_load_or_create(out_secret, path));
+}
+%}
+
+%{
+typedef struct fleetswig_claims { fleetswig_handle h; } fleetswig_claims;
+typedef struct fleetswig_verifier { fleetswig_handle h; } fleetswig_verifier;
+typedef struct fleetswig_signer { fleetswig_handle h; } fleetswig_signer;
+typedef struct fleetswig_users { fleetswig_handle h; } fleetswig_users;
+typedef struct fleetswig_auth { fleetswig_handle h; } fleetswig_auth;
+
+static void fleetswig_claims_destroy(fleetswig_handle *h) { fleet_auth_claims_free((fleet_auth_claims_t *)h->ptr); }
+static void fleetswig_verifier_destroy(fleetswig_handle *h) { fleet_auth_verifier_free((fleet_auth_verifier_t *)h->ptr); }
+static void fleetswig_signer_destroy(fleetswig_handle *h) { fleet_auth_signer_free((fleet_auth_signer_t *)h->ptr); }
+static void fleetswig_users_destroy(fleetswig_handle *h) { fleet_auth_users_free((fleet_auth_users_t *)h->ptr); }
+static void fleetswig_auth_destroy(fleetswig_handle *h) { fleet_auth_free((fleet_auth_t *)h->ptr); }
+/* The parts of a bundle are freed with it. */
+static void fleetswig_borrowed_destroy(fleetswig_handle *h) { (void)h; }
+
+static fleetswig_claims *fleetswig_claims_wrap(fleet_auth_claims_t *c)
+{
+  fleetswig_claims *self;
+  if (!c)
+    return NULL;
+  self = (fleetswig_claims *)fleetswig_alloc(sizeof *self);
+  if (!self) {
+    fleet_auth_claims_free(c);
+    return NULL;
+  }
+  fleetswig_handle_init(&self->h, "Claims", 1, fleetswig_claims_destroy);
+  self->h.ptr = c;
+  return self;
+}
+
+/* Wrap `ptr` (owned, or borrowed from `parent` when it is given). */
+static void *fleetswig_part_wrap(size_t size, const char *what, void *ptr, int exclusive,
+                                 void (*destroy)(fleetswig_handle *), fleetswig_handle *parent)
+{
+  fleetswig_handle *h;
+  if (!ptr)
+    return NULL;
+  h = (fleetswig_handle *)fleetswig_alloc(size);
+  if (!h) {
+    if (!parent)
+      destroy(&(fleetswig_handle){.ptr = ptr});
+    return NULL;
+  }
+  fleetswig_handle_init(h, what, exclusive, parent ? fleetswig_borrowed_destroy : destroy);
+  h->ptr = ptr;
+  if (parent && fleetswig_adopt(h, parent) != 0) {
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+%}
+
+FLEETSWIG_CONSTRUCTOR(fleetswig_claims, fleetswig_claims)
+FLEETSWIG_CONSTRUCTOR(fleetswig_verifier, fleetswig_verifier)
+FLEETSWIG_RETURNS_HANDLE(fleetswig_claims, fleetswig_verifier, verify)
+FLEETSWIG_CONSTRUCTOR(fleetswig_signer, fleetswig_signer)
+FLEETSWIG_CONSTRUCTOR(fleetswig_users, fleetswig_users)
+FLEETSWIG_RETURNS_HANDLE(fleetswig_claims, fleetswig_users, authenticate)
+FLEETSWIG_RETURNS_HANDLE(fleetswig_claims, fleetswig_users, claims_of)
+FLEETSWIG_CONSTRUCTOR(fleetswig_auth, fleetswig_auth)
+FLEETSWIG_RETURNS_HANDLE(fleetswig_users, fleetswig_auth, users)
+FLEETSWIG_RETURNS_HANDLE(fleetswig_verifier, fleetswig_auth, verifier)
+FLEETSWIG_RETURNS_HANDLE(fleetswig_signer, fleetswig_auth, signer)
+%newobject fleetswig_verifier::verify;
+%newobject fleetswig_users::authenticate;
+%newobject fleetswig_users::claims_of;
+%newobject fleetswig_auth::users;
+%newobject fleetswig_auth::verifier;
+%newobject fleetswig_auth::signer;
+%rename(Claims) fleetswig_claims;
+%rename(Verifier) fleetswig_verifier;
+%rename(Signer) fleetswig_signer;
+%rename(Users) fleetswig_users;
+%rename(Auth) fleetswig_auth;
+struct fleetswig_claims {};
+struct fleetswig_verifier {};
+struct fleetswig_signer {};
+struct fleetswig_users {};
+struct fleetswig_auth {};
+
+/**
+ * What a verified token (or a password check) says about its bearer:
+ * subject, role, vehicles, token type and times. Made by hand for service
+ * accounts and tests.
+ */
+%extend fleetswig_claims {
+  /** Claims for subject with role ("viewer" or "admin"); no vehicle until set_vehicles(). */
+  fleetswig_claims(const char *subject, fleet_auth_role_t role) {
+    fleet_auth_claims_t *c = NULL;
+    if (fleetswig_keep(fleet_auth_claims_new(&c, subject, role)) != 0)
+      return NULL;
+    return fleetswig_claims_wrap(c);
+  }
+  ~fleetswig_claims() { fleetswig_dispose(&$self->h); }
+  /** Free the claims now. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** Replace the vehicle allow-list: "*", "" (none) or "v-001,v-002". */
+  fleet_status_t set_vehicles(const char *vehicles) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_claims_set_vehicles((fleet_auth_claims_t *)$self->h.ptr, vehicles));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Text members: "subject", "role", "type", "token_id", "issuer", "key_id". */
+  fleet_status_t text(fleetswig_string *out, const char *member) {
+    const fleet_auth_claims_t *c;
+    int rc = 0;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    c = (const fleet_auth_claims_t *)$self->h.ptr;
+    if (!member)
+      rc = fleetswig_fail(FLEET_EINVAL, "member: None");
+    else if (strcmp(member, "subject") == 0)
+      fleetswig_string_set(out, fleet_auth_claims_subject(c));
+    else if (strcmp(member, "role") == 0)
+      fleetswig_string_set(out, fleet_auth_role_name(fleet_auth_claims_role(c)));
+    else if (strcmp(member, "type") == 0)
+      fleetswig_string_set(out, fleet_auth_token_type_name(fleet_auth_claims_type(c)));
+    else if (strcmp(member, "token_id") == 0)
+      fleetswig_string_set(out, fleet_auth_claims_token_id(c));
+    else if (strcmp(member, "issuer") == 0)
+      fleetswig_string_set(out, fleet_auth_claims_issuer(c));
+    else if (strcmp(member, "key_id") == 0)
+      fleetswig_string_set(out, fleet_auth_claims_key_id(c));
+    else
+      rc = fleetswig_fail(FLEET_EINVAL, "claims have no text member '%s'", member);
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Times, seconds since the epoch: "expires" or "issued_at" (0 when absent). */
+  fleet_status_t time(int64_t *out_i64, const char *member) {
+    const fleet_auth_claims_t *c;
+    int rc = 0;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    c = (const fleet_auth_claims_t *)$self->h.ptr;
+    if (member && strcmp(member, "expires") == 0)
+      *out_i64 = fleet_auth_claims_expires(c);
+    else if (member && strcmp(member, "issued_at") == 0)
+      *out_i64 = fleet_auth_claims_issued_at(c);
+    else
+      rc = fleetswig_fail(FLEET_EINVAL, "claims have no time member '%s'", member ? member : "");
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Whether the bearer may see every vehicle. */
+  fleet_status_t all_vehicles(int *out_bool) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_bool = fleet_auth_claims_all_vehicles((const fleet_auth_claims_t *)$self->h.ptr);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** Number of ids in the allow-list. */
+  fleet_status_t vehicle_count(uint64_t *out_u64) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_u64 = fleet_auth_claims_vehicle_count((const fleet_auth_claims_t *)$self->h.ptr);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** The id at index of the allow-list. */
+  fleet_status_t vehicle_at(fleetswig_string *out, size_t index) {
+    const char *v;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    v = fleet_auth_claims_vehicle_at((const fleet_auth_claims_t *)$self->h.ptr, index);
+    fleetswig_string_set(out, v);
+    fleetswig_leave(&$self->h);
+    return v ? FLEET_OK : (fleet_status_t)fleetswig_fail(FLEET_ENOTFOUND, "no vehicle at index %zu", index);
+  }
+  /** Whether the bearer may see vehicle_id. */
+  fleet_status_t allows(int *out_bool, const char *vehicle_id) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_bool = fleet_auth_claims_allows((const fleet_auth_claims_t *)$self->h.ptr, vehicle_id);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** The claims as one JSON object. */
+  fleet_status_t to_json(fleet_buf_t *buf) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_claims_to_json(buf, (const fleet_auth_claims_t *)$self->h.ptr));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}
+
+/**
+ * A JWT key set (HS256 secrets, RS256 / ES256 public keys, each pinned to
+ * its algorithm, with an optional kid) and a policy (leeway, issuer,
+ * audience). verify() turns a token into Claims or raises AuthError with
+ * the reason (for logs: clients get a bare 401).
+ */
+%extend fleetswig_verifier {
+  /** A verifier with no keys; verifier_opts: a dict (leeway_s, issuer, audience) or None. */
+  fleetswig_verifier(const fleet_auth_verifier_options_t *verifier_opts) {
+    fleet_auth_verifier_t *v = NULL;
+    if (fleetswig_keep(fleet_auth_verifier_new(&v, verifier_opts)) != 0)
+      return NULL;
+    return (fleetswig_verifier *)fleetswig_part_wrap(sizeof(fleetswig_verifier), "Verifier", v, 0,
+                                                     fleetswig_verifier_destroy, NULL);
+  }
+  ~fleetswig_verifier() { fleetswig_dispose(&$self->h); }
+  /** Release the verifier now. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** Add a key pinned to alg: an HS256 secret (>= 32 bytes) or a PEM public key. */
+  fleet_status_t add_key(fleet_auth_alg_t alg, const char *kid, const void *key, size_t key_len) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_verifier_add_key((fleet_auth_verifier_t *)$self->h.ptr, alg,
+                                                    kid, key, key_len));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Add a key read from a file (a PEM file or the raw bytes of a secret). */
+  fleet_status_t add_key_file(fleet_auth_alg_t alg, const char *kid, const char *path) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_verifier_add_key_file((fleet_auth_verifier_t *)$self->h.ptr,
+                                                         alg, kid, path));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Number of keys. */
+  fleet_status_t key_count(uint64_t *out_u64) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_u64 = fleet_auth_verifier_key_count((const fleet_auth_verifier_t *)$self->h.ptr);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /**
+   * Verify a token expected to be of type "access" or "refresh", at the
+   * current time (now < 0) or at now (seconds since the epoch).
+   */
+  fleetswig_claims *verify(const char *token, size_t len, fleet_auth_token_type_t expected,
+                           int64_t now) {
+    fleet_auth_claims_t *c = NULL;
+    int rc;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    if (now < 0)
+      rc = fleet_auth_verify(&c, (const fleet_auth_verifier_t *)$self->h.ptr, token, len, expected);
+    else
+      rc = fleet_auth_verify_at(&c, (const fleet_auth_verifier_t *)$self->h.ptr, token, len,
+                                expected, now);
+    rc = fleetswig_keep(rc);
+    fleetswig_leave(&$self->h);
+    return rc == 0 ? fleetswig_claims_wrap(c) : NULL;
+  }
+}
+
+/** One signing key plus lifetimes: issues access and refresh tokens. */
+%extend fleetswig_signer {
+  /** A signer; signer_opts: a dict (alg, key, kid, issuer, audience, access_ttl_s, refresh_ttl_s). */
+  fleetswig_signer(const fleet_auth_signer_options_t *signer_opts) {
+    fleet_auth_signer_t *s = NULL;
+    if (!signer_opts) {
+      fleetswig_fail(FLEET_EINVAL, "signer options: a key is required");
+      return NULL;
+    }
+    if (fleetswig_keep(fleet_auth_signer_new(&s, signer_opts)) != 0)
+      return NULL;
+    return (fleetswig_signer *)fleetswig_part_wrap(sizeof(fleetswig_signer), "Signer", s, 0,
+                                                   fleetswig_signer_destroy, NULL);
+  }
+  ~fleetswig_signer() { fleetswig_dispose(&$self->h); }
+  /** Release the signer now (its key memory is wiped). */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** The lifetime given to tokens of type ("access" or "refresh"), seconds. */
+  fleet_status_t ttl(int64_t *out_i64, fleet_auth_token_type_t type) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_i64 = fleet_auth_signer_ttl((const fleet_auth_signer_t *)$self->h.ptr, type);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** Issue a token for who (Claims) of type, lifetime ttl_s (0: the default): (token, exp). */
+  fleet_status_t issue(char **out_token, int64_t *out_exp, fleetswig_claims *who,
+                       fleet_auth_token_type_t type, int64_t ttl_s) {
+    int rc;
+    FLEETSWIG_ENTER2(&$self->h, &who->h);
+    rc = fleetswig_keep(fleet_auth_signer_issue(out_token, out_exp,
+                                                (const fleet_auth_signer_t *)$self->h.ptr,
+                                                (const fleet_auth_claims_t *)who->h.ptr, type, ttl_s));
+    fleetswig_leave(&who->h);
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}
+
+/**
+ * The users file (JSON, mode 0600): names, password hashes, roles, vehicle
+ * allow-lists. Changes are locked, re-read first and written atomically.
+ * Thread-safe; password hashing lets other threads run.
+ */
+%extend fleetswig_users {
+  /** Open a users file (a missing file is an empty list). */
+  fleetswig_users(const char *path) {
+    fleet_auth_users_t *u = NULL;
+    if (fleetswig_keep(fleet_auth_users_open(&u, path)) != 0)
+      return NULL;
+    return (fleetswig_users *)fleetswig_part_wrap(sizeof(fleetswig_users), "Users", u, 0,
+                                                  fleetswig_users_destroy, NULL);
+  }
+  ~fleetswig_users() { fleetswig_dispose(&$self->h); }
+  /** Release the handle now. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** Re-read the file when it changed on disk; whether it was re-read. */
+  fleet_status_t reload(int *out_changed) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_users_reload(out_changed, (fleet_auth_users_t *)$self->h.ptr));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Add a user (vehicles: "*" or None for all, "" for none, or "v-001,v-002"). */
+  fleet_status_t add(const char *name, const char *password, fleet_auth_role_t role,
+                     const char *vehicles) {
+    int rc;
+    fleet_auth_users_t *u;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    u = (fleet_auth_users_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_auth_users_add(u, name, password, role, vehicles));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Set a user's password. */
+  fleet_status_t set_password(const char *name, const char *password) {
+    int rc;
+    fleet_auth_users_t *u;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    u = (fleet_auth_users_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_auth_users_set_password(u, name, password));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Change a user's role and vehicles. */
+  fleet_status_t update(const char *name, fleet_auth_role_t role, const char *vehicles) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_users_update((fleet_auth_users_t *)$self->h.ptr, name, role,
+                                                vehicles));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Delete a user. */
+  fleet_status_t remove(const char *name) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_users_delete((fleet_auth_users_t *)$self->h.ptr, name));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Number of users. */
+  fleet_status_t count(uint64_t *out_u64) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_u64 = fleet_auth_users_count((const fleet_auth_users_t *)$self->h.ptr);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** The user at index (sorted by name), as a dict. */
+  fleet_status_t get_at(fleet_auth_user_t **out_user, size_t index) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_users_get_at(out_user, (const fleet_auth_users_t *)$self->h.ptr, index));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** The user called name, as a dict. */
+  fleet_status_t get(fleet_auth_user_t **out_user, const char *name) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_users_get(out_user, (const fleet_auth_users_t *)$self->h.ptr, name));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Check a name and password (AuthError otherwise); the user's Claims. */
+  fleetswig_claims *authenticate(const char *name, const char *password) {
+    fleet_auth_claims_t *c = NULL;
+    fleet_auth_users_t *u;
+    int rc;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    u = (fleet_auth_users_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_auth_users_authenticate(&c, u, name, password));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return rc == 0 ? fleetswig_claims_wrap(c) : NULL;
+  }
+  /** The Claims of user name (subject, role, vehicles), without a password. */
+  fleetswig_claims *claims_of(const char *name) {
+    fleet_auth_user_t *user = NULL;
+    fleet_auth_claims_t *c = NULL;
+    int rc;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    rc = fleetswig_keep(fleet_auth_users_get(&user, (const fleet_auth_users_t *)$self->h.ptr, name));
+    if (rc == 0)
+      rc = fleetswig_keep(fleet_auth_user_claims(&c, user));
+    fleet_auth_user_free(user);
+    fleetswig_leave(&$self->h);
+    return rc == 0 ? fleetswig_claims_wrap(c) : NULL;
+  }
+}
+
+/**
+ * The auth state of a directory: STATE_DIR/users.json, STATE_DIR/jwt.secret
+ * (created on first use), and a verifier and a signer built from them.
+ * users(), verifier() and signer() return its parts: they keep the bundle
+ * alive, and raise ClosedError once it is closed.
+ */
+%extend fleetswig_auth {
+  /** Open the auth state of state_dir; auth_opts: a dict or None. */
+  fleetswig_auth(const char *state_dir, const fleet_auth_options_t *auth_opts) {
+    fleet_auth_t *a = NULL;
+    if (fleetswig_keep(fleet_auth_open(&a, state_dir, auth_opts)) != 0)
+      return NULL;
+    return (fleetswig_auth *)fleetswig_part_wrap(sizeof(fleetswig_auth), "Auth", a, 0,
+                                                 fleetswig_auth_destroy, NULL);
+  }
+  ~fleetswig_auth() { fleetswig_dispose(&$self->h); }
+  /** Close the bundle: its parts refuse further calls; it is freed after them. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** The users file of the bundle. */
+  fleetswig_users *users() {
+    fleetswig_users *u;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    u = (fleetswig_users *)fleetswig_part_wrap(sizeof(fleetswig_users), "Users",
+                                               fleet_auth_users((fleet_auth_t *)$self->h.ptr), 0,
+                                               fleetswig_users_destroy, &$self->h);
+    fleetswig_leave(&$self->h);
+    return u;
+  }
+  /** The verifier of the bundle (add identity-provider keys to it). */
+  fleetswig_verifier *verifier() {
+    fleetswig_verifier *v;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    v = (fleetswig_verifier *)fleetswig_part_wrap(sizeof(fleetswig_verifier), "Verifier",
+                                                  fleet_auth_verifier((fleet_auth_t *)$self->h.ptr),
+                                                  0, fleetswig_verifier_destroy, &$self->h);
+    fleetswig_leave(&$self->h);
+    return v;
+  }
+  /** The signer of the bundle. */
+  fleetswig_signer *signer() {
+    fleetswig_signer *s;
+    if (fleetswig_enter(&$self->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    s = (fleetswig_signer *)fleetswig_part_wrap(sizeof(fleetswig_signer), "Signer",
+                                                fleet_auth_signer((fleet_auth_t *)$self->h.ptr), 0,
+                                                fleetswig_signer_destroy, &$self->h);
+    fleetswig_leave(&$self->h);
+    return s;
+  }
+  /** Check a name and password and issue (access token, refresh token). */
+  fleet_status_t login(char **out_access, char **out_refresh, const char *name, const char *password) {
+    int rc;
+    fleet_auth_t *a;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    a = (fleet_auth_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_auth_login(out_access, out_refresh, a, name, password));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Exchange a refresh token for (access token, new refresh token). */
+  fleet_status_t refresh(char **out_access, char **out_refresh, const char *token, size_t len) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_auth_refresh(out_access, out_refresh, (fleet_auth_t *)$self->h.ptr, token, len));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}

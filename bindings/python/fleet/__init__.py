@@ -39,6 +39,9 @@ from .records import __all__ as _records_all
 from .zones import Zone, ZoneSet, ZoneSnapshot
 from .tracking import (Downsampler, RuleSet, Tracker, TripDetector, check_hourly_params,
                        check_trip_params, hourly, trips)
+from .influx import History, InfluxConfig, InfluxWriter
+from .mqtt import MqttClient, MqttMessage
+from . import auth, influx, mqtt
 
 __version__ = _swig.version_string()
 
@@ -82,6 +85,14 @@ __all__ = [
     "hourly",
     "check_trip_params",
     "check_hourly_params",
+    "InfluxConfig",
+    "InfluxWriter",
+    "History",
+    "MqttClient",
+    "MqttMessage",
+    "auth",
+    "influx",
+    "mqtt",
 ] + _errors_all + _records_all
 
 _telemetry_parse = _fleet.telemetry_parse
