@@ -16,12 +16,11 @@
 #include "fleet/downsample.h"
 #include "fleet/geo.h"
 #include "idmap_int.h"
+#include "telemetry_int.h"
 
 #define NS_PER_S 1000000000LL
+/* fleet_telemetry__check_fix() bounds ts so that hour arithmetic stays inside int64. */
 #define HOUR_NS (3600LL * NS_PER_S)
-/* 1678-01-01 to 2262-01-01 (exclusive): hour arithmetic stays inside int64. */
-#define DS_TS_MIN (-9214560000LL * NS_PER_S)
-#define DS_TS_MAX (9214646400LL * NS_PER_S)
 #define DS_SEEN_WORDS ((3600 + 63) / 64)
 
 enum { DS_MOVING = 1u, DS_IGN_ON = 2u };
@@ -72,10 +71,7 @@ struct fleet_downsampler {
   int64_t gap_ns;
   fleet_hourly_cb cb;
   void *userdata;
-  ds_vehicle_t *v; /* in order of first appearance */
-  size_t n;
-  size_t cap;
-  fleet_idmap__t map;
+  fleet_idtable__t vehicles; /* ds_vehicle_t, in order of first appearance */
   fleet_downsample_stats_t stats;
 };
 
@@ -326,79 +322,22 @@ static int ds_closed(const fleet_downsampler_t *ds, const ds_vehicle_t *v, int64
 /* Vehicles and the public API                                               */
 /* ------------------------------------------------------------------------ */
 
-static const char *ds_key(const void *ctx, uint32_t idx)
-{
-  return ((const fleet_downsampler_t *)ctx)->v[idx].id;
-}
-
-static int ds_check_id(const char *id)
-{
-  if (!id)
-    return fleet_error__set(FLEET_EINVAL, "vehicle_id: NULL");
-  if (strnlen(id, FLEET_VEHICLE_ID_MAX + 1) > FLEET_VEHICLE_ID_MAX)
-    return fleet_error__set(FLEET_EINVAL, "vehicle_id: longer than %d bytes",
-                            FLEET_VEHICLE_ID_MAX);
-  return 0;
-}
-
-static int ds_check_fix(const fleet_telemetry_t *rec)
-{
-  if (!(rec->lat >= -90.0 && rec->lat <= 90.0))
-    return fleet_error__set(FLEET_ERANGE, "lat: %g is outside [-90, 90]", rec->lat);
-  if (!(rec->lng >= -180.0 && rec->lng <= 180.0))
-    return fleet_error__set(FLEET_ERANGE, "lng: %g is outside [-180, 180]", rec->lng);
-  if (rec->ts_ns < DS_TS_MIN || rec->ts_ns >= DS_TS_MAX)
-    return fleet_error__set(FLEET_ERANGE, "ts: %lld ns is outside 1678-2261",
-                            (long long)rec->ts_ns);
-  if ((rec->present & FLEET_TELEMETRY_SPEED) &&
-      !(rec->speed_kmh >= 0.0 && rec->speed_kmh < 1e6))
-    return fleet_error__set(FLEET_ERANGE, "speed: %g is not a speed in km/h", rec->speed_kmh);
-  if ((rec->present & FLEET_TELEMETRY_ODOMETER) &&
-      !(rec->odometer_km >= 0.0 && rec->odometer_km < 1e12))
-    return fleet_error__set(FLEET_ERANGE, "odometer: %g is not a distance in km",
-                            rec->odometer_km);
-  if ((rec->present & FLEET_TELEMETRY_FUEL_LEVEL) &&
-      !(rec->fuel_level_pct >= 0.0 && rec->fuel_level_pct <= 100.0))
-    return fleet_error__set(FLEET_ERANGE, "fuel_level: %g is outside [0, 100]",
-                            rec->fuel_level_pct);
-  if ((rec->present & FLEET_TELEMETRY_BATTERY_V) &&
-      !(rec->battery_v >= 0.0 && rec->battery_v < 1e6))
-    return fleet_error__set(FLEET_ERANGE, "battery_v: %g is not a voltage", rec->battery_v);
-  return 0;
-}
-
-static ds_vehicle_t *ds_vehicle_find(const fleet_downsampler_t *ds, const char *id)
-{
-  uint32_t idx;
-  if (!fleet_idmap__find(&idx, &ds->map, id, ds_key, ds))
-    return NULL;
-  return &ds->v[idx];
-}
+/* The optional fields the aggregates read, hence check. */
+#define DS_FIX_FIELDS                                                                   \
+  (FLEET_TELEMETRY_SPEED | FLEET_TELEMETRY_ODOMETER | FLEET_TELEMETRY_FUEL_LEVEL |      \
+   FLEET_TELEMETRY_BATTERY_V)
 
 static int ds_vehicle(ds_vehicle_t **out, fleet_downsampler_t *ds, const char *id)
 {
-  *out = ds_vehicle_find(ds, id);
-  if (*out)
-    return 0;
-  if (ds->n == ds->cap) {
-    size_t ncap = ds->cap ? ds->cap * 2 : 16;
-    ds_vehicle_t *nv = realloc(ds->v, ncap * sizeof(*nv));
-    if (!nv)
-      return fleet_error__oom();
-    ds->v = nv;
-    ds->cap = ncap;
+  ds_vehicle_t *v = fleet_idtable__find(&ds->vehicles, id);
+  if (!v) {
+    if (!(v = fleet_idtable__add(&ds->vehicles, id)))
+      return FLEET_ENOMEM;
+    v->newest_ts = INT64_MIN;
+    v->closed_before = INT64_MIN;
+    v->last_odo = NAN;
+    ds->stats.vehicles = ds->vehicles.n;
   }
-  int rc = fleet_idmap__insert(&ds->map, id, (uint32_t)ds->n);
-  if (rc)
-    return rc;
-  ds_vehicle_t *v = &ds->v[ds->n++];
-  memset(v, 0, sizeof(*v));
-  size_t len = strlen(id);
-  memcpy(v->id, id, len + 1);
-  v->newest_ts = INT64_MIN;
-  v->closed_before = INT64_MIN;
-  v->last_odo = NAN;
-  ds->stats.vehicles = ds->n;
   *out = v;
   return 0;
 }
@@ -421,6 +360,7 @@ int fleet_downsampler_new(fleet_downsampler_t **out, const fleet_downsample_para
   fleet_downsampler_t *ds = calloc(1, sizeof(*ds));
   if (!ds)
     return fleet_error__oom();
+  ds->vehicles = (fleet_idtable__t)FLEET_IDTABLE__INIT(ds_vehicle_t, id);
   ds->params = p;
   ds->grace_ns = (int64_t)llround(p.grace_s * 1e9);
   ds->gap_ns = (int64_t)llround(p.max_gap_s * 1e9);
@@ -435,10 +375,9 @@ void fleet_downsampler_free(fleet_downsampler_t *ds)
 {
   if (!ds)
     return;
-  for (size_t i = 0; i < ds->n; i++)
-    free(ds->v[i].hours);
-  free(ds->v);
-  fleet_idmap__dispose(&ds->map);
+  for (size_t i = 0; i < ds->vehicles.n; i++)
+    free(((ds_vehicle_t *)fleet_idtable__at(&ds->vehicles, i))->hours);
+  fleet_idtable__dispose(&ds->vehicles);
   free(ds);
 }
 
@@ -554,10 +493,10 @@ int fleet_downsampler_feed(fleet_downsample_fix_status_t *out_status, fleet_down
     *out_status = FLEET_DOWNSAMPLE_FIX_ACCEPTED;
   if (!ds || !rec)
     return fleet_error__set(FLEET_EINVAL, "downsampler feed: NULL argument");
-  int rc = ds_check_id(rec->vehicle_id);
+  int rc = fleet_telemetry__check_key(rec->vehicle_id);
   if (rc)
     return rc;
-  if ((rc = ds_check_fix(rec))) {
+  if ((rc = fleet_telemetry__check_fix(rec, DS_FIX_FIELDS))) {
     ds->stats.rejected++;
     return rc;
   }
@@ -589,8 +528,8 @@ int fleet_downsampler_tick(fleet_downsampler_t *ds, int64_t now_ns)
 {
   if (!ds)
     return fleet_error__set(FLEET_EINVAL, "downsampler: NULL");
-  for (size_t i = 0; i < ds->n; i++) {
-    ds_vehicle_t *v = &ds->v[i];
+  for (size_t i = 0; i < ds->vehicles.n; i++) {
+    ds_vehicle_t *v = fleet_idtable__at(&ds->vehicles, i);
     int rc = ds_emit(ds, v, now_ns > v->newest_ts ? now_ns : v->newest_ts);
     if (rc)
       return rc;
@@ -603,14 +542,14 @@ int fleet_downsampler_flush(fleet_downsampler_t *ds, const char *vehicle_id)
   if (!ds)
     return fleet_error__set(FLEET_EINVAL, "downsampler: NULL");
   if (vehicle_id) {
-    int rc = ds_check_id(vehicle_id);
+    int rc = fleet_telemetry__check_key(vehicle_id);
     if (rc)
       return rc;
-    ds_vehicle_t *v = ds_vehicle_find(ds, vehicle_id);
+    ds_vehicle_t *v = fleet_idtable__find(&ds->vehicles, vehicle_id);
     return v ? ds_emit(ds, v, INT64_MAX) : 0;
   }
-  for (size_t i = 0; i < ds->n; i++) {
-    int rc = ds_emit(ds, &ds->v[i], INT64_MAX);
+  for (size_t i = 0; i < ds->vehicles.n; i++) {
+    int rc = ds_emit(ds, fleet_idtable__at(&ds->vehicles, i), INT64_MAX);
     if (rc)
       return rc;
   }

@@ -1,4 +1,4 @@
-/* idmap: open addressing with linear probing over FNV-1a hashes (idmap_int.h). */
+/* idmap: open addressing with linear probing over FNV-1a hashes; idtable (idmap_int.h). */
 #include "common_int.h"
 
 #include <stdlib.h>
@@ -74,4 +74,50 @@ void fleet_idmap__dispose(fleet_idmap__t *map)
   map->b = NULL;
   map->cap = 0;
   map->n = 0;
+}
+
+static const char *idtable_key(const void *ctx, uint32_t idx)
+{
+  const fleet_idtable__t *t = ctx;
+  return (const char *)fleet_idtable__at(t, idx) + t->key_off;
+}
+
+void *fleet_idtable__find(const fleet_idtable__t *t, const char *key)
+{
+  uint32_t idx;
+  if (!fleet_idmap__find(&idx, &t->map, key, idtable_key, t))
+    return NULL;
+  return fleet_idtable__at(t, idx);
+}
+
+void *fleet_idtable__add(fleet_idtable__t *t, const char *key)
+{
+  if (t->n == t->cap) {
+    size_t ncap = t->cap ? t->cap * 2 : 16;
+    void *ni = realloc(t->items, ncap * t->size);
+    if (!ni) {
+      fleet_error__oom();
+      return NULL;
+    }
+    t->items = ni;
+    t->cap = ncap;
+  }
+  if (fleet_idmap__insert(&t->map, key, (uint32_t)t->n))
+    return NULL;
+  char *rec = fleet_idtable__at(t, t->n++);
+  memset(rec, 0, t->size);
+  size_t len = strnlen(key, t->key_cap - 1);
+  memcpy(rec + t->key_off, key, len);
+  return rec;
+}
+
+void fleet_idtable__dispose(fleet_idtable__t *t)
+{
+  if (!t)
+    return;
+  free(t->items);
+  t->items = NULL;
+  t->n = 0;
+  t->cap = 0;
+  fleet_idmap__dispose(&t->map);
 }

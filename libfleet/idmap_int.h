@@ -1,6 +1,7 @@
 /*
  * idmap: a small open-addressing hash index from a vehicle id (a NUL-terminated
- * string) to a uint32 slot number in the owner's own array of records.
+ * string) to a uint32 slot number in the owner's own array of records; and
+ * idtable, such an array with its index.
  *
  * The map stores only hashes and slot numbers; the owner keeps the keys (in
  * its records) and lends them through a key function, so records may live in
@@ -48,5 +49,45 @@ int fleet_idmap__insert(fleet_idmap__t *map, const char *key, uint32_t idx);
 
 /** Free the table and reset to FLEET_IDMAP__INIT. NULL-safe. */
 void fleet_idmap__dispose(fleet_idmap__t *map);
+
+/**
+ * A growable array of fixed-size records, each holding its own key in a char
+ * array member, kept in order of first appearance and indexed by an idmap
+ * (the per-vehicle slots of trip and downsample). Records move when the array
+ * grows: pointers to them are valid until the next fleet_idtable__add().
+ */
+typedef struct fleet_idtable {
+  void *items;        /**< n records of `size` bytes */
+  size_t n;           /**< records */
+  size_t cap;         /**< records allocated */
+  size_t size;        /**< bytes of a record */
+  size_t key_off;     /**< offset of the key array in a record */
+  size_t key_cap;     /**< bytes of the key array, its NUL included */
+  fleet_idmap__t map; /**< key -> index in items */
+} fleet_idtable__t;
+
+/** An empty table of `type` records keyed by their char array `member`. */
+#define FLEET_IDTABLE__INIT(type, member)                                              \
+  {NULL, 0, 0, sizeof(type), offsetof(type, member), sizeof(((type *)0)->member),      \
+   FLEET_IDMAP__INIT}
+
+/** Record `i` (< t->n). */
+static inline void *fleet_idtable__at(const fleet_idtable__t *t, size_t i)
+{
+  return (char *)t->items + i * t->size;
+}
+
+/** The record whose key is `key`, or NULL. */
+void *fleet_idtable__find(const fleet_idtable__t *t, const char *key);
+
+/**
+ * Append a zeroed record holding a copy of `key` (absent from the table; cut
+ * to key_cap - 1 bytes, so callers check the length first). Returns the
+ * record, or NULL with FLEET_ENOMEM set and the table's records unchanged.
+ */
+void *fleet_idtable__add(fleet_idtable__t *t, const char *key);
+
+/** Free the records and the index; the table is empty afterwards. NULL-safe. */
+void fleet_idtable__dispose(fleet_idtable__t *t);
 
 #endif /* FLEET_IDMAP_INT_H */

@@ -1335,6 +1335,50 @@ int fleet_telemetry_validate(const fleet_telemetry_t *rec)
   return validate_extras(rec);
 }
 
+int fleet_telemetry__check_key(const char *id)
+{
+  if (!id)
+    return fleet_error__set(FLEET_EINVAL, "vehicle_id: NULL");
+  if (strnlen(id, FLEET_VEHICLE_ID_MAX + 1) > FLEET_VEHICLE_ID_MAX)
+    return fleet_error__set(FLEET_EINVAL, "vehicle_id: longer than %d bytes",
+                            FLEET_VEHICLE_ID_MAX);
+  return 0;
+}
+
+/* 1678-01-01 and 2262-01-01 in ns (telemetry_int.h says why). */
+#define FIX_TS_MIN (-9214560000LL * NS_PER_SEC)
+#define FIX_TS_MAX (9214646400LL * NS_PER_SEC)
+
+int fleet_telemetry__check_fix(const fleet_telemetry_t *rec, unsigned int fields)
+{
+  if (!(rec->lat >= -90.0 && rec->lat <= 90.0))
+    return fleet_error__set(FLEET_ERANGE, "lat: %g is outside [-90, 90]", rec->lat);
+  if (!(rec->lng >= -180.0 && rec->lng <= 180.0))
+    return fleet_error__set(FLEET_ERANGE, "lng: %g is outside [-180, 180]", rec->lng);
+  if (rec->ts_ns < FIX_TS_MIN || rec->ts_ns >= FIX_TS_MAX)
+    return fleet_error__set(FLEET_ERANGE, "ts: %lld ns is outside 1678-2261",
+                            (long long)rec->ts_ns);
+  unsigned int p = rec->present & fields;
+  if ((p & FLEET_TELEMETRY_SPEED) && !(rec->speed_kmh >= 0.0 && rec->speed_kmh < 1e6))
+    return fleet_error__set(FLEET_ERANGE, "speed: %g is not a speed in km/h", rec->speed_kmh);
+  if ((p & FLEET_TELEMETRY_HEADING) && !isfinite(rec->heading_deg))
+    return fleet_error__set(FLEET_ERANGE, "heading: %g is not finite", rec->heading_deg);
+  if ((p & FLEET_TELEMETRY_ODOMETER) && !(rec->odometer_km >= 0.0 && rec->odometer_km < 1e12))
+    return fleet_error__set(FLEET_ERANGE, "odometer: %g is not a distance in km",
+                            rec->odometer_km);
+  if ((p & FLEET_TELEMETRY_BATTERY_V) && !(rec->battery_v >= 0.0 && rec->battery_v < 1e6))
+    return fleet_error__set(FLEET_ERANGE, "battery_v: %g is not a voltage", rec->battery_v);
+  if ((p & FLEET_TELEMETRY_ENGINE_TEMP) &&
+      !(rec->engine_temp_c >= -60.0 && rec->engine_temp_c <= 250.0))
+    return fleet_error__set(FLEET_ERANGE, "engine_temp: %g is outside [-60, 250]",
+                            rec->engine_temp_c);
+  if ((p & FLEET_TELEMETRY_FUEL_LEVEL) &&
+      !(rec->fuel_level_pct >= 0.0 && rec->fuel_level_pct <= 100.0))
+    return fleet_error__set(FLEET_ERANGE, "fuel_level: %g is outside [0, 100]",
+                            rec->fuel_level_pct);
+  return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Encoding                                                                 */
 

@@ -11,12 +11,10 @@
 #include "fleet/tracker.h"
 #include "idmap_int.h"
 #include "rules_int.h"
+#include "telemetry_int.h"
 #include "trip_int.h"
 
 #define NS_PER_S 1000000000.0
-/* The instants the trip detector accepts: 1678-01-01 to 2262-01-01. */
-#define TS_MIN (-9214560000LL * 1000000000LL)
-#define TS_MAX (9214646400LL * 1000000000LL)
 /* Vehicles live in fixed chunks: stable addresses, no realloc copies, and
  * memory that grows in steps of CHUNK records rather than by doubling. */
 #define CHUNK_SHIFT 8
@@ -365,32 +363,11 @@ static int check_record(const fleet_telemetry_t *rec)
   int rc = fleet_vehicle_id_validate(rec->vehicle_id, len);
   if (rc)
     return rc;
-  if (!(rec->lat >= -90.0 && rec->lat <= 90.0))
-    return fleet_error__set(FLEET_ERANGE, "lat: %g is outside [-90, 90]", rec->lat);
-  if (!(rec->lng >= -180.0 && rec->lng <= 180.0))
-    return fleet_error__set(FLEET_ERANGE, "lng: %g is outside [-180, 180]", rec->lng);
-  if (rec->ts_ns < TS_MIN || rec->ts_ns >= TS_MAX)
-    return fleet_error__set(FLEET_ERANGE, "ts: %lld ns is outside 1678-2261",
-                            (long long)rec->ts_ns);
-  unsigned int p = rec->present;
-  if ((p & FLEET_TELEMETRY_SPEED) && !(rec->speed_kmh >= 0.0 && rec->speed_kmh < 1e6))
-    return fleet_error__set(FLEET_ERANGE, "speed: %g is not a speed in km/h", rec->speed_kmh);
-  if ((p & FLEET_TELEMETRY_HEADING) && !isfinite(rec->heading_deg))
-    return fleet_error__set(FLEET_ERANGE, "heading: %g is not finite", rec->heading_deg);
-  if ((p & FLEET_TELEMETRY_ODOMETER) && !(rec->odometer_km >= 0.0 && rec->odometer_km < 1e12))
-    return fleet_error__set(FLEET_ERANGE, "odometer: %g is not a distance in km",
-                            rec->odometer_km);
-  if ((p & FLEET_TELEMETRY_BATTERY_V) && !(rec->battery_v >= 0.0 && rec->battery_v < 1e6))
-    return fleet_error__set(FLEET_ERANGE, "battery_v: %g is not a voltage", rec->battery_v);
-  if ((p & FLEET_TELEMETRY_ENGINE_TEMP) &&
-      !(rec->engine_temp_c >= -60.0 && rec->engine_temp_c <= 250.0))
-    return fleet_error__set(FLEET_ERANGE, "engine_temp: %g is outside [-60, 250]",
-                            rec->engine_temp_c);
-  if ((p & FLEET_TELEMETRY_FUEL_LEVEL) &&
-      !(rec->fuel_level_pct >= 0.0 && rec->fuel_level_pct <= 100.0))
-    return fleet_error__set(FLEET_ERANGE, "fuel_level: %g is outside [0, 100]",
-                            rec->fuel_level_pct);
-  return 0;
+  /* Every optional number: the rules read battery, temperature and fuel too. */
+  return fleet_telemetry__check_fix(
+      rec, FLEET_TELEMETRY_SPEED | FLEET_TELEMETRY_HEADING | FLEET_TELEMETRY_ODOMETER |
+               FLEET_TELEMETRY_BATTERY_V | FLEET_TELEMETRY_ENGINE_TEMP |
+               FLEET_TELEMETRY_FUEL_LEVEL);
 }
 
 /* ---- relays ---------------------------------------------------------------- */

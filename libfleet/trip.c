@@ -16,20 +16,11 @@
 
 #include "fleet/geo.h"
 #include "idmap_int.h"
+#include "telemetry_int.h"
 #include "trip_int.h"
 
 _Static_assert(sizeof(fleet_trip__state_t) <= FLEET_TRIP__STATE_MAX_BYTES,
                "per-vehicle trip state over budget");
-
-#define NS_PER_S 1000000000LL
-
-/*
- * Accepted timestamps: 1678-01-01 to 2262-01-01 (exclusive), a little inside
- * the int64 nanosecond range so that differences and sums of a few days never
- * overflow.
- */
-#define TRIP_TS_MIN (-9214560000LL * NS_PER_S)
-#define TRIP_TS_MAX (9214646400LL * NS_PER_S)
 
 /* Bits of fleet_trip__state_t.last_bits. */
 enum { LB_MOVING = 1u, LB_ACTIVE = 2u, LB_IGN_ON = 4u };
@@ -156,28 +147,9 @@ typedef struct trip_events {
   fleet_trip_event_t ev[TRIP_MAX_EVENTS];
 } trip_events_t;
 
-static int trip_check_fix(const fleet_telemetry_t *rec)
-{
-  if (!(rec->lat >= -90.0 && rec->lat <= 90.0))
-    return fleet_error__set(FLEET_ERANGE, "lat: %g is outside [-90, 90]", rec->lat);
-  if (!(rec->lng >= -180.0 && rec->lng <= 180.0))
-    return fleet_error__set(FLEET_ERANGE, "lng: %g is outside [-180, 180]", rec->lng);
-  if (rec->ts_ns < TRIP_TS_MIN || rec->ts_ns >= TRIP_TS_MAX)
-    return fleet_error__set(FLEET_ERANGE, "ts: %lld ns is outside 1678-2261",
-                            (long long)rec->ts_ns);
-  if ((rec->present & FLEET_TELEMETRY_SPEED) &&
-      !(rec->speed_kmh >= 0.0 && rec->speed_kmh < 1e6))
-    return fleet_error__set(FLEET_ERANGE, "speed: %g is not a speed in km/h", rec->speed_kmh);
-  if ((rec->present & FLEET_TELEMETRY_ODOMETER) &&
-      !(rec->odometer_km >= 0.0 && rec->odometer_km < 1e12))
-    return fleet_error__set(FLEET_ERANGE, "odometer: %g is not a distance in km",
-                            rec->odometer_km);
-  if ((rec->present & FLEET_TELEMETRY_FUEL_LEVEL) &&
-      !(rec->fuel_level_pct >= 0.0 && rec->fuel_level_pct <= 100.0))
-    return fleet_error__set(FLEET_ERANGE, "fuel_level: %g is outside [0, 100]",
-                            rec->fuel_level_pct);
-  return 0;
-}
+/* The optional fields the state machine reads, hence checks. */
+#define TRIP_FIX_FIELDS \
+  (FLEET_TELEMETRY_SPEED | FLEET_TELEMETRY_ODOMETER | FLEET_TELEMETRY_FUEL_LEVEL)
 
 static void trip_fix_from(trip_fix_t *f, const fleet_trip__state_t *st,
                           const fleet_trip_params_t *p, const fleet_telemetry_t *rec)
@@ -425,7 +397,7 @@ int fleet_trip__feed(fleet_trip_fix_status_t *out_status, fleet_trip__state_t *s
     *out_status = FLEET_TRIP_FIX_ACCEPTED;
   if (!st || !p || !rec || !cb)
     return fleet_error__set(FLEET_EINVAL, "trip feed: NULL argument");
-  int rc = trip_check_fix(rec);
+  int rc = fleet_telemetry__check_fix(rec, TRIP_FIX_FIELDS);
   if (rc)
     return rc;
   if (st->phase != FLEET_TRIP__EMPTY && rec->ts_ns <= st->last.ts_ns) {
@@ -535,58 +507,20 @@ struct fleet_tripdet {
   fleet_trip_params_t params;
   fleet_trip_event_cb cb;
   void *userdata;
-  tripdet_vehicle_t *v; /* in order of first appearance */
-  size_t n;
-  size_t cap;
-  fleet_idmap__t map;
+  fleet_idtable__t vehicles; /* tripdet_vehicle_t, in order of first appearance */
   fleet_tripdet_stats_t stats;
 };
 
-static const char *tripdet_key(const void *ctx, uint32_t idx)
-{
-  return ((const fleet_tripdet_t *)ctx)->v[idx].id;
-}
-
-static int tripdet_check_id(const char *id)
-{
-  if (!id)
-    return fleet_error__set(FLEET_EINVAL, "vehicle_id: NULL");
-  if (strnlen(id, FLEET_VEHICLE_ID_MAX + 1) > FLEET_VEHICLE_ID_MAX)
-    return fleet_error__set(FLEET_EINVAL, "vehicle_id: longer than %d bytes",
-                            FLEET_VEHICLE_ID_MAX);
-  return 0;
-}
-
-static tripdet_vehicle_t *tripdet_find(const fleet_tripdet_t *det, const char *id)
-{
-  uint32_t idx;
-  if (!fleet_idmap__find(&idx, &det->map, id, tripdet_key, det))
-    return NULL;
-  return &det->v[idx];
-}
-
 static int tripdet_get(tripdet_vehicle_t **out, fleet_tripdet_t *det, const char *id)
 {
-  *out = tripdet_find(det, id);
-  if (*out)
-    return 0;
-  if (det->n == det->cap) {
-    size_t ncap = det->cap ? det->cap * 2 : 16;
-    tripdet_vehicle_t *nv = realloc(det->v, ncap * sizeof(*nv));
-    if (!nv)
-      return fleet_error__oom();
-    det->v = nv;
-    det->cap = ncap;
+  tripdet_vehicle_t *v = fleet_idtable__find(&det->vehicles, id);
+  if (!v) {
+    if (!(v = fleet_idtable__add(&det->vehicles, id)))
+      return FLEET_ENOMEM;
+    v->params = NULL;
+    fleet_trip__init(&v->st);
+    det->stats.vehicles = det->vehicles.n;
   }
-  int rc = fleet_idmap__insert(&det->map, id, (uint32_t)det->n);
-  if (rc)
-    return rc;
-  tripdet_vehicle_t *v = &det->v[det->n++];
-  memset(v, 0, sizeof(*v));
-  trip_copy_id(v->id, id);
-  v->params = NULL;
-  fleet_trip__init(&v->st);
-  det->stats.vehicles = det->n;
   *out = v;
   return 0;
 }
@@ -626,6 +560,7 @@ int fleet_tripdet_new(fleet_tripdet_t **out, const fleet_trip_params_t *params,
   fleet_tripdet_t *det = calloc(1, sizeof(*det));
   if (!det)
     return fleet_error__oom();
+  det->vehicles = (fleet_idtable__t)FLEET_IDTABLE__INIT(tripdet_vehicle_t, id);
   det->params = p;
   det->cb = cb;
   det->userdata = userdata;
@@ -638,10 +573,9 @@ void fleet_tripdet_free(fleet_tripdet_t *det)
 {
   if (!det)
     return;
-  for (size_t i = 0; i < det->n; i++)
-    free(det->v[i].params);
-  free(det->v);
-  fleet_idmap__dispose(&det->map);
+  for (size_t i = 0; i < det->vehicles.n; i++)
+    free(((tripdet_vehicle_t *)fleet_idtable__at(&det->vehicles, i))->params);
+  fleet_idtable__dispose(&det->vehicles);
   free(det);
 }
 
@@ -650,7 +584,7 @@ int fleet_tripdet_set_vehicle_params(fleet_tripdet_t *det, const char *vehicle_i
 {
   if (!det)
     return fleet_error__set(FLEET_EINVAL, "det: NULL");
-  int rc = tripdet_check_id(vehicle_id);
+  int rc = fleet_telemetry__check_key(vehicle_id);
   if (rc)
     return rc;
   if (params && (rc = fleet_trip_params_validate(params)))
@@ -680,11 +614,11 @@ int fleet_tripdet_feed(fleet_trip_fix_status_t *out_status, fleet_tripdet_t *det
     *out_status = FLEET_TRIP_FIX_ACCEPTED;
   if (!det || !rec)
     return fleet_error__set(FLEET_EINVAL, "tripdet feed: NULL argument");
-  int rc = tripdet_check_id(rec->vehicle_id);
+  int rc = fleet_telemetry__check_key(rec->vehicle_id);
   if (rc)
     return rc;
   /* Check before creating the vehicle, so a bad fix leaves no trace. */
-  if ((rc = trip_check_fix(rec))) {
+  if ((rc = fleet_telemetry__check_fix(rec, TRIP_FIX_FIELDS))) {
     det->stats.rejected++;
     return rc;
   }
@@ -708,8 +642,8 @@ int fleet_tripdet_tick(fleet_tripdet_t *det, int64_t now_ns)
 {
   if (!det)
     return fleet_error__set(FLEET_EINVAL, "det: NULL");
-  for (size_t i = 0; i < det->n; i++) {
-    tripdet_vehicle_t *v = &det->v[i];
+  for (size_t i = 0; i < det->vehicles.n; i++) {
+    tripdet_vehicle_t *v = fleet_idtable__at(&det->vehicles, i);
     int rc = fleet_trip__tick(&v->st, tripdet_params(det, v), v->id, now_ns, tripdet_relay, det);
     if (rc)
       return rc;
@@ -722,16 +656,16 @@ int fleet_tripdet_flush(fleet_tripdet_t *det, const char *vehicle_id)
   if (!det)
     return fleet_error__set(FLEET_EINVAL, "det: NULL");
   if (vehicle_id) {
-    int rc = tripdet_check_id(vehicle_id);
+    int rc = fleet_telemetry__check_key(vehicle_id);
     if (rc)
       return rc;
-    tripdet_vehicle_t *v = tripdet_find(det, vehicle_id);
+    tripdet_vehicle_t *v = fleet_idtable__find(&det->vehicles, vehicle_id);
     if (!v)
       return 0;
     return fleet_trip__flush(&v->st, tripdet_params(det, v), v->id, tripdet_relay, det);
   }
-  for (size_t i = 0; i < det->n; i++) {
-    tripdet_vehicle_t *v = &det->v[i];
+  for (size_t i = 0; i < det->vehicles.n; i++) {
+    tripdet_vehicle_t *v = fleet_idtable__at(&det->vehicles, i);
     int rc = fleet_trip__flush(&v->st, tripdet_params(det, v), v->id, tripdet_relay, det);
     if (rc)
       return rc;

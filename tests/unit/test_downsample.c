@@ -468,6 +468,48 @@ static void test_interleaved_vehicles(void **state)
   log_free(&alone2);
 }
 
+/* More vehicles than the first allocation of the downsampler's table holds:
+ * each is found again after the table has grown, and flush goes in order of
+ * first fix. */
+static void test_many_vehicles(void **state)
+{
+  (void)state;
+  enum { NV = 40 };
+  hlog_t log = {0};
+  fleet_downsampler_t *ds = ds_new(NULL, &log);
+  char vid[NV][8];
+  for (int i = 0; i < NV; i++)
+    snprintf(vid[i], sizeof vid[i], "v-%02d", NV - 1 - i);
+  for (int round = 0; round < 2; round++)
+    for (int i = 0; i < NV; i++) {
+      const fix_t f = {round ? 10 + i : 0, 0.0, 0.0, NO_IGN, NONE, NONE, NONE};
+      assert_int_equal(feed(ds, vid[i], &f), FLEET_DOWNSAMPLE_FIX_ACCEPTED);
+    }
+  fleet_downsample_stats_t s;
+  assert_int_equal(fleet_downsampler_stats(&s, ds), 0);
+  assert_int_equal(s.vehicles, NV);
+  assert_int_equal(s.fixes, 2 * NV);
+  /* vid[33] is "v-06", the 34th vehicle seen */
+  assert_int_equal(fleet_downsampler_flush(ds, "v-06"), 0);
+  assert_int_equal(log.n, 1);
+  assert_string_equal(log.h[0].vehicle_id, "v-06");
+  assert_int_equal(log.h[0].count, 2);
+  assert_int_equal(log.h[0].last_ts_ns, AT(10 + 33));
+  assert_int_equal(fleet_downsampler_flush(ds, NULL), 0);
+  assert_int_equal(log.n, NV);
+  for (int i = 0, k = 1; i < NV; i++) {
+    if (i == 33)
+      continue;
+    assert_string_equal(log.h[k].vehicle_id, vid[i]);
+    assert_int_equal(log.h[k].hour_ns, HOUR(0));
+    assert_int_equal(log.h[k].count, 2);
+    assert_int_equal(log.h[k].last_ts_ns, AT(10 + i));
+    k++;
+  }
+  fleet_downsampler_free(ds);
+  log_free(&log);
+}
+
 static void test_gaps_and_odometer(void **state)
 {
   (void)state;
@@ -832,6 +874,7 @@ int main(void)
     cmocka_unit_test(test_no_history),
     cmocka_unit_test(test_tick),
     cmocka_unit_test(test_interleaved_vehicles),
+    cmocka_unit_test(test_many_vehicles),
     cmocka_unit_test(test_gaps_and_odometer),
     cmocka_unit_test(test_presence),
     cmocka_unit_test(test_abort_and_retry),

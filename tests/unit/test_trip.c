@@ -904,6 +904,48 @@ static void test_multi_vehicle(void **state)
   log_free(&alone);
 }
 
+/* More vehicles than the first allocation of the detector's table holds: each is
+ * found again after the table has grown, and flush goes in order of first fix. */
+static void test_many_vehicles(void **state)
+{
+  (void)state;
+  enum { NV = 40 };
+  fleet_trip_params_t p = day_params();
+  evlog_t log = {0};
+  fleet_tripdet_t *det = det_new(&p, &log);
+  char vid[NV][8];
+  for (int i = 0; i < NV; i++)
+    snprintf(vid[i], sizeof vid[i], "v-%02d", NV - 1 - i);
+  for (int round = 0; round < 2; round++)
+    for (int i = 0; i < NV; i++) {
+      const fix_t f = {round ? 60 + i : 0, 0.0, 0.0, NO_IGN, NONE, NONE};
+      fleet_telemetry_t r = mk(vid[i], &f);
+      fleet_trip_fix_status_t st = 99;
+      assert_int_equal(fleet_tripdet_feed(&st, det, &r), 0);
+      assert_int_equal(st, FLEET_TRIP_FIX_ACCEPTED);
+    }
+  fleet_tripdet_stats_t s;
+  assert_int_equal(fleet_tripdet_stats(&s, det), 0);
+  assert_int_equal(s.vehicles, NV);
+  assert_int_equal(s.fixes, 2 * NV);
+  /* vid[33] is "v-06", the 34th vehicle seen */
+  assert_int_equal(fleet_tripdet_flush(det, "v-06"), 0);
+  assert_int_equal(log.n, 1);
+  assert_string_equal(log.ev[0].stop.vehicle_id, "v-06");
+  expect_stop(&log.ev[0], 0, 60 + 33, 0.0, FLEET_STOP_OPEN | FLEET_STOP_FROM_FIRST_FIX);
+  assert_int_equal(fleet_tripdet_flush(det, NULL), 0);
+  assert_int_equal(log.n, NV);
+  for (int i = 0, k = 1; i < NV; i++) {
+    if (i == 33)
+      continue;
+    assert_string_equal(log.ev[k].stop.vehicle_id, vid[i]);
+    expect_stop(&log.ev[k], 0, 60 + i, 0.0, FLEET_STOP_OPEN | FLEET_STOP_FROM_FIRST_FIX);
+    k++;
+  }
+  fleet_tripdet_free(det);
+  log_free(&log);
+}
+
 /* ---- errors -------------------------------------------------------------------------- */
 
 static int never_cb(const fleet_trip_event_t *ev, void *ud)
@@ -1307,6 +1349,7 @@ int main(void)
     cmocka_unit_test(test_callback_abort),
     cmocka_unit_test(test_derived_speed),
     cmocka_unit_test(test_multi_vehicle),
+    cmocka_unit_test(test_many_vehicles),
     cmocka_unit_test(test_params),
     cmocka_unit_test(test_errors),
     cmocka_unit_test(test_extreme_times),
