@@ -305,6 +305,11 @@ static int check_options(const fleet_ws_options_t *o)
   if (o->send_buffer_bytes < 4096 || o->send_buffer_bytes > (size_t)1 << 30)
     return fleet_error__set(FLEET_EINVAL, "send_buffer_bytes: %zu is outside [4 KiB, 1 GiB]",
                             o->send_buffer_bytes);
+  if (o->tcp_send_buffer_bytes &&
+      (o->tcp_send_buffer_bytes < 4096 || o->tcp_send_buffer_bytes > 64u * 1024 * 1024))
+    return fleet_error__set(FLEET_EINVAL,
+                            "tcp_send_buffer_bytes: %zu is neither 0 nor within [4 KiB, 64 MiB]",
+                            o->tcp_send_buffer_bytes);
   if (o->alert_queue_max < 1 || o->alert_queue_max > 1000000)
     return fleet_error__set(FLEET_EINVAL, "alert_queue_max: %u is outside [1, 1000000]",
                             o->alert_queue_max);
@@ -454,6 +459,7 @@ int fleet_ws_new(fleet_ws_t **out, const fleet_ws_options_t *opts)
   gw->verifier = opts->verifier;
   gw->max_message = opts->max_message_bytes;
   gw->send_buffer = opts->send_buffer_bytes;
+  gw->tcp_sndbuf = (int)opts->tcp_send_buffer_bytes;
   gw->alert_queue_max = opts->alert_queue_max;
   gw->stuck_ms = opts->stuck_timeout_ms;
   gw->interval_min = opts->interval_min_ms;
@@ -593,35 +599,38 @@ int fleet_ws__render_data(fleet_buf_t *out, const fleet_telemetry_t *rec, const 
   if (!out || !rec || (extra_len && !extra))
     return fleet_error__set(FLEET_EINVAL, "render: NULL argument");
   json_t *ej = NULL;
+  int rc;
   if (extra) {
     trim_json(&extra, &extra_len);
-    int rc = parse_object(&ej, extra, extra_len, FLEET_WS_EXTRA_MAX, "extra_json");
+    rc = parse_object(&ej, extra, extra_len, FLEET_WS_EXTRA_MAX, "extra_json");
     if (rc)
       return rc;
     const char *key;
     json_t *val;
+    rc = 0;
     json_object_foreach(ej, key, val) {
       (void)val;
-      for (size_t i = 0; i < FLEET_ARRAY_LEN(std_names); i++)
-        if (strcmp(key, std_names[i]) == 0) {
-          json_decref(ej);
-          return fleet_error__set(FLEET_EINVAL,
-                                  "extra_json: member '%s' clashes with a telemetry field", key);
-        }
-      for (unsigned int i = 0; i < rec->n_extras && i < FLEET_TELEMETRY_MAX_EXTRAS; i++)
-        if (strcmp(key, rec->extras[i].name) == 0) {
-          json_decref(ej);
-          return fleet_error__set(FLEET_EINVAL,
-                                  "extra_json: member '%s' clashes with the record's extra field",
-                                  key);
-        }
+      for (size_t i = 0; !rc && i < FLEET_ARRAY_LEN(std_names); i++)
+        if (strcmp(key, std_names[i]) == 0)
+          rc = fleet_error__set(FLEET_EINVAL,
+                                "extra_json: member '%.64s' clashes with a telemetry field", key);
+      for (unsigned int i = 0; !rc && i < rec->n_extras && i < FLEET_TELEMETRY_MAX_EXTRAS; i++)
+        if (strcmp(key, rec->extras[i].name) == 0)
+          rc = fleet_error__set(FLEET_EINVAL,
+                                "extra_json: member '%.64s' clashes with the record's extra "
+                                "field",
+                                key);
+      if (rc)
+        break;
     }
     json_decref(ej);
+    if (rc)
+      return rc;
   }
   fleet_telemetry_json_opts_t jo = FLEET_TELEMETRY_JSON_OPTS_INIT;
   jo.include_vehicle_id = 0;
   fleet_buf_t tb = FLEET_BUF_INIT;
-  int rc = fleet_telemetry_encode_json(&tb, rec, &jo);
+  rc = fleet_telemetry_encode_json(&tb, rec, &jo);
   if (rc) {
     fleet_buf_dispose(&tb);
     return rc;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1563,6 +1564,13 @@ int fleet_ws__callback(struct lws *wsi, enum lws_callback_reasons reason, void *
   fleet_ws__client_t *client = kind == FLEET_WS__CONN_CLIENT ? op : NULL;
 
   switch (reason) {
+  case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+    if (gw->tcp_sndbuf) {
+      int fd = (int)lws_get_socket_fd(wsi);
+      if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &gw->tcp_sndbuf, sizeof gw->tcp_sndbuf);
+    }
+    return 0;
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
     fleet_ws__drain(gw);
     return 0;

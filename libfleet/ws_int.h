@@ -172,6 +172,7 @@ struct fleet_ws {
   const fleet_auth_verifier_t *verifier;
   size_t max_message;
   size_t send_buffer;
+  int tcp_sndbuf; /**< SO_SNDBUF for accepted sockets, 0 for the kernel's choice */
   unsigned int alert_queue_max;
   unsigned int stuck_ms;
   unsigned int interval_min, interval_max, interval_default;

@@ -247,6 +247,14 @@ typedef struct fleet_ws_options {
                              default FLEET_WS_MESSAGE_MAX_DEFAULT */
   size_t send_buffer_bytes;  /**< per-client queue bound, 4 KiB - 1 GiB;
                              default FLEET_WS_SEND_BUFFER_DEFAULT */
+  size_t tcp_send_buffer_bytes; /**< SO_SNDBUF of accepted connections. 0
+                             (default): the kernel's autotuning, which may
+                             hold up to net.ipv4.tcp_wmem's maximum (4 MiB
+                             on Linux) per connection before the gateway's
+                             own queue even starts to fill. 4 KiB - 64 MiB:
+                             that cap, so slow readers are found sooner and
+                             cost less kernel memory (throughput per client
+                             is then at most this much per round trip). */
   unsigned int alert_queue_max; /**< per-client queue bound in messages,
                              1-1000000; default FLEET_WS_ALERT_QUEUE_DEFAULT */
   unsigned int stuck_timeout_ms; /**< 100-3600000; default
@@ -276,7 +284,7 @@ typedef struct fleet_ws_options {
 
 #define FLEET_WS_OPTIONS_INIT                                                        \
   {FLEET_WS_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,            \
-   FLEET_WS_MESSAGE_MAX_DEFAULT, FLEET_WS_SEND_BUFFER_DEFAULT,                      \
+   FLEET_WS_MESSAGE_MAX_DEFAULT, FLEET_WS_SEND_BUFFER_DEFAULT, 0,                   \
    FLEET_WS_ALERT_QUEUE_DEFAULT, FLEET_WS_STUCK_TIMEOUT_DEFAULT,                    \
    FLEET_WS_INTERVAL_MIN_DEFAULT, FLEET_WS_INTERVAL_MAX_DEFAULT,                    \
    FLEET_WS_INTERVAL_DEFAULT, FLEET_WS_PING_INTERVAL_DEFAULT,                       \

@@ -173,6 +173,7 @@ def srv(tmp_path_factory):
     rc = s.stop()
     logs = s.logs()
     assert rc == 0, logs
+    assert "runtime error" not in logs  # UBSan
     # Tokens (all of them start with "eyJ", the encoded '{"'), cookies and query
     # strings never reach the log.
     assert "eyJ" not in logs
@@ -190,7 +191,9 @@ def other_server(tmp_path):
         return s
     yield start
     for s in servers:
-        s.stop()
+        rc = s.stop()
+        assert rc == 0, s.logs()
+        assert "runtime error" not in s.logs()
 
 
 # ---------------------------------------------------------------- helpers

@@ -57,7 +57,8 @@ typedef struct app {
   int n_slow;
 } app_t;
 
-static app_t app_state;
+static app_t app_state = {.slow_lock = PTHREAD_MUTEX_INITIALIZER,
+                          .slow_cond = PTHREAD_COND_INITIALIZER};
 
 static int64_t now_ms(void)
 {
@@ -464,22 +465,32 @@ int main(int argc, char **argv)
     return 2;
   }
   fleet_buf_t secret = FLEET_BUF_INIT;
+  int rc = 2;
   if (read_file(&secret, secret_file) != 0)
-    return 2;
+    goto out;
   fleet_auth_verifier_options_t vo = FLEET_AUTH_VERIFIER_OPTIONS_INIT;
   vo.leeway_s = leeway;
   if (fleet_auth_verifier_new(&a->verifier, &vo) != 0 ||
       fleet_auth_verifier_add_key(a->verifier, FLEET_AUTH_ALG_HS256, NULL, secret.ptr,
                                   secret.len) != 0)
-    return die("verifier");
+    {
+    rc = die("verifier");
+    goto out;
+  }
   fleet_auth_signer_options_t so = FLEET_AUTH_SIGNER_OPTIONS_INIT;
   so.key = secret.ptr;
   so.key_len = secret.len;
   if (fleet_auth_signer_new(&a->signer, &so) != 0)
-    return die("signer");
+    {
+    rc = die("signer");
+    goto out;
+  }
   if (users_file) {
     if (fleet_auth_users_open(&a->users, users_file) != 0)
-      return die("users");
+      {
+    rc = die("users");
+    goto out;
+  }
     for (size_t i = 0; i < n_users; i++) {
       char spec[512];
       snprintf(spec, sizeof spec, "%s", user_specs[i]);
@@ -488,7 +499,7 @@ int main(int argc, char **argv)
       char *veh = role ? strchr(role + 1, ':') : NULL;
       if (!veh) {
         fprintf(stderr, "ws_testserver: --user wants NAME:PASSWORD:ROLE:VEHICLES\n");
-        return 2;
+        goto out;
       }
       *pw++ = '\0';
       *role++ = '\0';
@@ -496,17 +507,21 @@ int main(int argc, char **argv)
       fleet_auth_role_t r;
       if (fleet_auth_role_parse(&r, role) != 0 ||
           fleet_auth_users_add(a->users, name, pw, r, veh) != 0)
-        return die("--user");
+        {
+    rc = die("--user");
+    goto out;
+  }
     }
   }
   o.verifier = a->verifier;
   o.allowed_origins = origins;
   o.n_allowed_origins = n_origins;
   if (fleet_ws_new(&a->gw, &o) != 0)
-    return die("fleet_ws_new");
+    {
+    rc = die("fleet_ws_new");
+    goto out;
+  }
 
-  pthread_mutex_init(&a->slow_lock, NULL);
-  pthread_cond_init(&a->slow_cond, NULL);
   struct {
     const char *method, *prefix;
     int role;
@@ -527,7 +542,10 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
     if (fleet_ws_route_add(a->gw, routes[i].method, routes[i].prefix, routes[i].role,
                            routes[i].cb, a) != 0)
-      return die("fleet_ws_route_add");
+      {
+    rc = die("fleet_ws_route_add");
+    goto out;
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -537,7 +555,10 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
 
   if (fleet_ws_start(a->gw) != 0)
-    return die("fleet_ws_start");
+    {
+    rc = die("fleet_ws_start");
+    goto out;
+  }
   printf("PORT %d\n", fleet_ws_port(a->gw));
   fflush(stdout);
 
@@ -563,12 +584,12 @@ int main(int argc, char **argv)
          (unsigned long long)st.clients, (unsigned long long)st.slow_disconnects,
          (unsigned long long)st.queued_bytes);
   fflush(stdout);
+  rc = 0;
+out:
   fleet_ws_free(a->gw);
   fleet_auth_users_free(a->users);
   fleet_auth_signer_free(a->signer);
   fleet_auth_verifier_free(a->verifier);
   fleet_buf_dispose(&secret);
-  pthread_cond_destroy(&a->slow_cond);
-  pthread_mutex_destroy(&a->slow_lock);
-  return 0;
+  return rc;
 }
