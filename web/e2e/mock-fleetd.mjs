@@ -45,7 +45,7 @@ function zoneContains(z, lat, lng) {
 
 export async function startMockFleetd({
   port = 0, webRoot = 'dist', vehicles: count = 200, center = [90.4125, 23.8103], zoom = 11,
-  recorded = 200, backfillS = 900, overspeedKmh = 75,
+  recorded = 200, backfillS = 900, overspeedKmh = 75, forceSingle = false,
 } = {}) {
   const root = resolve(webRoot);
   const tokens = new Map(); // token -> {username, role, exp}
@@ -270,6 +270,7 @@ export async function startMockFleetd({
         try { msg = JSON.parse(data); } catch { return; }
         if (msg.type === 'subscribe') {
           c.subscribed = true;
+          c.batch = msg.batch === true && !forceSingle;
           ws.send(JSON.stringify({ type: 'snapshot', vehicles: fleet.map(vehicleRecord) }));
         } else if (msg.type === 'ping') ws.send('{"type":"pong"}');
       });
@@ -279,6 +280,22 @@ export async function startMockFleetd({
 
   const broadcast = (text) => {
     for (const c of clients) if (c.subscribed && c.ws.readyState === 1) c.ws.send(text);
+  };
+  // Telemetry: one frame per vehicle, or one telemetry_batch per slice for
+  // clients that subscribed with "batch": true.
+  const sendTelemetry = (updates) => {
+    let single = null;
+    let batch = null;
+    for (const c of clients) {
+      if (!c.subscribed || c.ws.readyState !== 1) continue;
+      if (c.batch) {
+        batch ??= JSON.stringify({ type: 'telemetry_batch', updates });
+        c.ws.send(batch);
+      } else {
+        single ??= updates.map((u) => JSON.stringify({ type: 'telemetry_update', ...u }));
+        for (const t of single) c.ws.send(t);
+      }
+    }
   };
 
   // Each second: every vehicle moves; updates go out spread over the second in
@@ -291,13 +308,14 @@ export async function startMockFleetd({
     const b = Math.floor(((slice + 1) * n) / 10);
     slice = (slice + 1) % 10;
     if (slice === 1) stats.ticks++;
+    const updates = [];
     for (let i = a; i < b; i++) {
       const v = fleet[i];
       v.state = stateAt(v, ms);
       const s = v.state;
       if (history.has(v.id)) history.get(v.id).push(s);
-      broadcast(JSON.stringify({ type: 'telemetry_update', vehicle_id: v.id,
-        data: { lat: s.lat, lng: s.lng, speed: s.speed, heading: s.heading, ts: s.ts, status: s.status } }));
+      updates.push({ vehicle_id: v.id,
+        data: { lat: s.lat, lng: s.lng, speed: s.speed, heading: s.heading, ts: s.ts, status: s.status } });
       stats.messages++;
       if (s.speed > overspeedKmh && !v.overspeed) {
         v.overspeed = true;
@@ -318,6 +336,7 @@ export async function startMockFleetd({
         }
       }
     }
+    sendTelemetry(updates);
   }, 100);
 
   await new Promise((ok) => server.listen(port, '127.0.0.1', ok));

@@ -19,6 +19,20 @@ describe('feed buffer', () => {
     expect(b.pending).toBe(false);
     expect(b.drain().updates.size).toBe(0);
   });
+  it('takes batches like single updates, skipping malformed entries', () => {
+    const b = createFeedBuffer();
+    expect(b.push({ type: 'telemetry_batch', updates: [
+      { vehicle_id: 'v1', data: { lat: 1, lng: 1, ts: '2026-05-21T10:00:00Z' } },
+      null, { vehicle_id: 7, data: {} }, { vehicle_id: 'v2' },
+      { vehicle_id: 'v1', data: { lat: 2, ts: '2026-05-21T10:00:01Z' } },
+    ] })).toBe('update');
+    const out = b.drain();
+    expect(out.received).toBe(2);
+    expect([...out.updates.keys()]).toEqual(['v1']);
+    expect(out.updates.get('v1')).toEqual({ lat: 2, lng: 1, ts: '2026-05-21T10:00:01Z' });
+    expect(b.push({ type: 'telemetry_batch', updates: 'x' })).toBe('ignored');
+    expect(b.push({ type: 'telemetry_batch', updates: [null] })).toBe('ignored');
+  });
   it('never lets an older fix overwrite a newer one', () => {
     const b = createFeedBuffer();
     b.push(upd('v1', { lat: 2, lng: 2, ts: '2026-05-21T10:00:05Z' }));
@@ -135,7 +149,7 @@ describe('feed client', () => {
     h.client.start();
     expect(h.sockets.length).toBe(1);
     h.sockets[0].open();
-    expect(h.sockets[0].sent[0]).toEqual({ type: 'subscribe', vehicles: '*', interval_ms: 1000 });
+    expect(h.sockets[0].sent[0]).toEqual({ type: 'subscribe', vehicles: '*', interval_ms: 1000, batch: true });
     for (let i = 0; i < 100; i++) h.sockets[0].msg(upd(`v${i % 10}`, { lat: i, lng: i, ts: `2026-05-21T10:00:${String(i % 60).padStart(2, '0')}Z` }));
     h.sockets[0].msg('{not json');
     expect(h.frames.length).toBe(1);

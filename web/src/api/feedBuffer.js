@@ -1,4 +1,5 @@
-// Buffers WebSocket messages between two flushes. Telemetry is coalesced: only
+// Buffers WebSocket messages between two flushes. Telemetry (one vehicle per
+// telemetry_update, or many per telemetry_batch) is coalesced: only
 // the latest state per vehicle survives (fields merged, so a message that
 // omits a field does not erase it; an older fix never overwrites a newer one).
 // Alerts are never coalesced and keep their order. A snapshot (sent on every
@@ -21,6 +22,15 @@ export function createFeedBuffer() {
   let droppedAlerts = 0;
   let received = 0;
 
+  const take = (id, data) => {
+    if (typeof id !== 'string' || !data || typeof data !== 'object') return false;
+    received++;
+    const prev = updates.get(id);
+    if (!prev) updates.set(id, { ...data });
+    else if (newer(data.ts, prev.ts)) Object.assign(prev, data);
+    return true;
+  };
+
   return {
     /**
      * Take one parsed server message. Returns what it was: 'snapshot',
@@ -29,15 +39,13 @@ export function createFeedBuffer() {
     push(msg) {
       if (!msg || typeof msg !== 'object') return 'ignored';
       switch (msg.type) {
-        case 'telemetry_update': {
-          const id = msg.vehicle_id;
-          const data = msg.data;
-          if (typeof id !== 'string' || !data || typeof data !== 'object') return 'ignored';
-          received++;
-          const prev = updates.get(id);
-          if (!prev) updates.set(id, { ...data });
-          else if (newer(data.ts, prev.ts)) Object.assign(prev, data);
-          return 'update';
+        case 'telemetry_update':
+          return take(msg.vehicle_id, msg.data) ? 'update' : 'ignored';
+        case 'telemetry_batch': {
+          if (!Array.isArray(msg.updates)) return 'ignored';
+          let n = 0;
+          for (const u of msg.updates) if (u && take(u.vehicle_id, u.data)) n++;
+          return n ? 'update' : 'ignored';
         }
         case 'snapshot':
           if (!Array.isArray(msg.vehicles)) return 'ignored';

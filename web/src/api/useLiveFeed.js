@@ -12,9 +12,18 @@ export function useLiveFeed({ tokenInQuery = false } = {}) {
   const [status, setStatus] = useState('connecting');
 
   useEffect(() => {
+    // Read by the browser performance test (e2e/perf.mjs).
+    const stats = { flushes: 0, messages: 0, applyMs: 0 };
+    window.__fleetFeed = stats;
     const client = createFeedClient({
       url: () => feedUrl(window.location, tokenInQuery ? session.getToken() : null),
-      onFlush: (batch) => store.applyFeed(batch),
+      onFlush: (batch) => {
+        const t0 = performance.now();
+        store.applyFeed(batch);
+        stats.flushes++;
+        stats.messages += batch.received;
+        stats.applyMs += performance.now() - t0;
+      },
       onStatus: setStatus,
       onTokenExpired: () => session.refresh(),
     });
@@ -24,6 +33,7 @@ export function useLiveFeed({ tokenInQuery = false } = {}) {
       .catch(() => {});
     const timer = setInterval(() => store.refreshStatuses(), STATUS_REFRESH_MS);
     return () => {
+      if (window.__fleetFeed === stats) delete window.__fleetFeed;
       client.stop();
       clearInterval(timer);
     };

@@ -23,6 +23,9 @@ export default function MapView({ config, children }) {
       zoom: typeof config?.zoom === 'number' ? config.zoom : 2,
       attributionControl: { compact: true },
       maxPitch: 0,
+      // Live positions change every second: fading symbols in and out would
+      // only add frames.
+      fadeDuration: 0,
       dragRotate: false,
       pitchWithRotate: false,
     });

@@ -17,6 +17,16 @@ export const LAYER = 'vehicles';
 export const CLUSTER_ABOVE = 500;
 export const CLUSTER_MAX_ZOOM = 11;
 
+/**
+ * Least time between two setData calls for a fleet of `n` vehicles: every call
+ * re-tiles the whole source in the worker and redraws, while each vehicle
+ * moves once a second; 10,000 vehicles get two map updates a second, 100
+ * vehicles one per frame.
+ */
+export function minSetDataIntervalMs(n) {
+  return Math.min(500, n / 20);
+}
+
 const iconImage = ['match', ['get', 'status'],
   ...STATUSES.flatMap((s) => [s, iconName(s)]), iconName('offline')];
 
@@ -115,6 +125,7 @@ export default function VehicleLayer() {
     let frame = null;
     let inflight = false;
     let stopped = false;
+    let lastSetData = -Infinity;
     const stats = { setData: 0, lastBuildMs: 0, lastSetDataMs: 0, pending: false };
     if (window.__fleet) window.__fleet.vehicleLayer = stats;
 
@@ -137,6 +148,11 @@ export default function VehicleLayer() {
         stats.pending = true;
         return;
       }
+      const wait = lastSetData + minSetDataIntervalMs(features.size) - performance.now();
+      if (wait > 0) {
+        frame = requestAnimationFrame(flush);
+        return;
+      }
       const t0 = performance.now();
       const dirty = store.takeDirty();
       const followId = store.ui().followId;
@@ -149,6 +165,7 @@ export default function VehicleLayer() {
         source.setClusterOptions({ cluster: clustered });
       }
       const t1 = performance.now();
+      lastSetData = t1;
       inflight = true;
       stats.pending = false;
       source.setData(features.collection()).finally(() => {
