@@ -18,7 +18,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -71,17 +70,10 @@ static void report(fleet_ingestlog_t *lg, int event, const char *fmt, ...)
 {
   char msg[FLEET_ERROR_MAX];
   va_list ap;
-  int n = snprintf(msg, sizeof msg, "ingest log %s: ", lg->dir.path);
 
   va_start(ap, fmt);
-  if (n > 0 && (size_t)n < sizeof msg)
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+  fleet_seg__vreport(msg, sizeof msg, lg->open_warnings, &lg->dir, fmt, ap);
   va_end(ap);
-  if (lg->open_warnings != NULL) {
-    if (lg->open_warnings->len > 0)
-      fleet_buf__puts(lg->open_warnings, "; ");
-    fleet_buf__puts(lg->open_warnings, lg->open_warnings->len > 0 ? msg + n : msg);
-  }
   if (lg->opts.on_event != NULL)
     lg->opts.on_event(event, msg, lg->opts.event_userdata);
 }
@@ -96,10 +88,7 @@ static uint64_t coarse_ns(void)
 
 static int sys_error(const fleet_ingestlog_t *lg, const char *op, uint64_t base, int err)
 {
-  char name[FLEET_SEG_NAME_LEN + 1], buf[128];
-  fleet_seg__name(name, base);
-  return fleet_error__set(FLEET_EIO, "ingest log %s: %s %s: %s", lg->dir.path, op, name,
-                          strerror_r(err, buf, sizeof buf));
+  return fleet_seg__io_error(&lg->dir, op, base, err);
 }
 
 static int push_seg(fleet_ingestlog_t *lg, uint64_t base, uint64_t size)
@@ -370,11 +359,7 @@ int fleet_ingestlog_open(fleet_ingestlog_t **out, const char *dir,
     return rc;
   }
   lg->last_sync_ns = coarse_ns();
-  if (warnings.len > 0)
-    fleet_error__set(FLEET_ECORRUPT, "%s", warnings.ptr);
-  else
-    fleet_error_clear();
-  fleet_buf_dispose(&warnings);
+  fleet_seg__open_warnings_done(&warnings);
   *out = lg;
   return 0;
 }

@@ -266,6 +266,40 @@ static int io_error(const fleet_segdir_t *d, const char *op, const char *name, i
   return fleet_error__set(FLEET_EIO, "%s %s: %s %s: %s", d->what, d->path, op, name, msg);
 }
 
+int fleet_seg__io_error(const fleet_segdir_t *d, const char *op, uint64_t base, int err)
+{
+  char name[FLEET_SEG_NAME_LEN + 1];
+  fleet_seg__name(name, base);
+  return io_error(d, op, name, err);
+}
+
+void fleet_seg__vreport(char *msg, size_t cap, fleet_buf_t *warnings, const fleet_segdir_t *d,
+                        const char *fmt, va_list ap)
+{
+  int n = snprintf(msg, cap, "%s %s: ", d->what, d->path);
+  size_t prefix;
+  if (n > 0 && (size_t)n < cap) {
+    prefix = (size_t)n;
+    vsnprintf(msg + prefix, cap - prefix, fmt, ap);
+  } else {
+    prefix = strlen(msg); /* a path too long for msg: the cut prefix and nothing else */
+  }
+  if (warnings != NULL) {
+    if (warnings->len > 0)
+      fleet_buf__puts(warnings, "; ");
+    fleet_buf__puts(warnings, warnings->len > 0 ? msg + prefix : msg);
+  }
+}
+
+void fleet_seg__open_warnings_done(fleet_buf_t *warnings)
+{
+  if (warnings->len > 0)
+    fleet_error__set(FLEET_ECORRUPT, "%s", warnings->ptr);
+  else
+    fleet_error_clear();
+  fleet_buf_dispose(warnings);
+}
+
 int fleet_seg__dir_open(fleet_segdir_t *d, const char *path, uint32_t kind,
                         const char *what)
 {

@@ -24,9 +24,12 @@
 #ifndef FLEET_SEGMENT_INT_H
 #define FLEET_SEGMENT_INT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "common_int.h"
 
 #define FLEET_SEG_FILE_HDR 32u
 #define FLEET_SEG_REC_HDR 24u
@@ -158,6 +161,29 @@ int fleet_seg__dir_list(uint64_t **out, size_t *out_n, const fleet_segdir_t *d);
 
 /** "%020llu.seg" into `out`. */
 void fleet_seg__name(char out[FLEET_SEG_NAME_LEN + 1], uint64_t base);
+
+/**
+ * Set the message of a failed system call on segment `base`, "<what> <path>:
+ * <op> <segment name>: <strerror(err)>", the form of every I/O error of both
+ * logs. Returns FLEET_EIO.
+ */
+int fleet_seg__io_error(const fleet_segdir_t *d, const char *op, uint64_t base, int err);
+
+/**
+ * Format an event report of the log in `d` into `msg` (at most `cap` bytes):
+ * "<what> <path>: " then `fmt`. While the log is being opened (`warnings`
+ * non-NULL) the report is also appended to `warnings`, "; "-separated, with the
+ * "<what> <path>: " prefix on the first report only.
+ */
+void fleet_seg__vreport(char *msg, size_t cap, fleet_buf_t *warnings, const fleet_segdir_t *d,
+                        const char *fmt, va_list ap) FLEET_PRINTF(5, 0);
+
+/**
+ * End of a successful open: the warnings gathered by fleet_seg__vreport()
+ * become the detailed message (code FLEET_ECORRUPT, though the open returns
+ * 0), or the message is cleared when there were none; `warnings` is disposed.
+ */
+void fleet_seg__open_warnings_done(fleet_buf_t *warnings);
 
 /**
  * Create segment `base` (O_EXCL) holding just its file header, open read-write.

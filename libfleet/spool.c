@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,28 +73,17 @@ static void report(fleet_spool_t *sp, int event, uint64_t records, const char *f
 {
   char msg[FLEET_ERROR_MAX];
   va_list ap;
-  int n;
 
-  n = snprintf(msg, sizeof msg, "spool %s: ", sp->dir.path);
   va_start(ap, fmt);
-  if (n > 0 && (size_t)n < sizeof msg)
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+  fleet_seg__vreport(msg, sizeof msg, sp->open_warnings, &sp->dir, fmt, ap);
   va_end(ap);
-  if (sp->open_warnings != NULL) {
-    if (sp->open_warnings->len > 0)
-      fleet_buf__puts(sp->open_warnings, "; ");
-    fleet_buf__puts(sp->open_warnings, sp->open_warnings->len > 0 ? msg + n : msg);
-  }
   if (sp->opts.on_event != NULL)
     sp->opts.on_event(event, records, msg, sp->opts.event_userdata);
 }
 
-static int sys_error(fleet_spool_t *sp, const char *op, uint64_t base, int err)
+static int sys_error(const fleet_spool_t *sp, const char *op, uint64_t base, int err)
 {
-  char name[FLEET_SEG_NAME_LEN + 1], buf[128];
-  fleet_seg__name(name, base);
-  return fleet_error__set(FLEET_EIO, "spool %s: %s %s: %s", sp->dir.path, op, name,
-                          strerror_r(err, buf, sizeof buf));
+  return fleet_seg__io_error(&sp->dir, op, base, err);
 }
 
 static void add_bad(fleet_spool_t *sp, uint64_t base, uint64_t start, uint64_t end)
@@ -585,11 +573,7 @@ int fleet_spool_open(fleet_spool_t **out, const char *dir, const fleet_spool_opt
     return rc;
   }
   sp->last_sync_ns = sp->last_ckpt_ns = fleet_seg__mono_ns();
-  if (warnings.len > 0)
-    fleet_error__set(FLEET_ECORRUPT, "%s", warnings.ptr);
-  else
-    fleet_error_clear();
-  fleet_buf_dispose(&warnings);
+  fleet_seg__open_warnings_done(&warnings);
   *out = sp;
   return 0;
 }

@@ -185,6 +185,61 @@ static size_t build_segment(uint8_t *img, size_t n, uint64_t *offs)
   return pos;
 }
 
+FLEET_PRINTF(4, 5)
+static void report_into(char *msg, fleet_buf_t *warnings, const fleet_segdir_t *d,
+                        const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fleet_seg__vreport(msg, FLEET_ERROR_MAX, warnings, d, fmt, ap);
+  va_end(ap);
+}
+
+/* The message forms both logs share: event reports, open warnings, I/O errors. */
+static void test_reports(void **state)
+{
+  char msg[FLEET_ERROR_MAX], path[600];
+  fleet_segdir_t d = {0};
+  fleet_buf_t w = FLEET_BUF_INIT;
+  (void)state;
+
+  d.what = "spool";
+  d.path = path;
+  strcpy(path, "/var/spool/x");
+  report_into(msg, NULL, &d, "%s: %d bad bytes", "a.seg", 7);
+  assert_string_equal(msg, "spool /var/spool/x: a.seg: 7 bad bytes");
+  assert_int_equal(fleet_error__set(FLEET_EINVAL, "before"), FLEET_EINVAL);
+  fleet_seg__open_warnings_done(&w); /* no warnings: the message is cleared */
+  assert_int_equal(fleet_error_last_code(), 0);
+
+  report_into(msg, &w, &d, "first");
+  assert_string_equal(msg, "spool /var/spool/x: first");
+  report_into(msg, &w, &d, "second %u", 2u);
+  assert_string_equal(msg, "spool /var/spool/x: second 2");
+  assert_string_equal(w.ptr, "spool /var/spool/x: first; second 2");
+  fleet_seg__open_warnings_done(&w);
+  assert_int_equal(fleet_error_last_code(), FLEET_ECORRUPT);
+  assert_string_equal(fleet_error_last(), "spool /var/spool/x: first; second 2");
+  assert_null(w.ptr);
+
+  d.what = "ingest log";
+  assert_int_equal(fleet_seg__io_error(&d, "fdatasync", 42, ENOSPC), FLEET_EIO);
+  assert_string_equal(fleet_error_last(),
+                      "ingest log /var/spool/x: fdatasync 00000000000000000042.seg: "
+                      "No space left on device");
+
+  /* A path longer than a message: the prefix is cut and nothing follows it. */
+  memset(path, 'p', sizeof path - 1);
+  path[sizeof path - 1] = '\0';
+  report_into(msg, &w, &d, "first");
+  report_into(msg, &w, &d, "second");
+  assert_int_equal(strlen(msg), FLEET_ERROR_MAX - 1);
+  assert_memory_equal(msg, "ingest log ppp", 14);
+  assert_int_equal(w.len, FLEET_ERROR_MAX - 1 + 2);
+  assert_memory_equal(w.ptr + w.len - 3, "p; ", 3);
+  fleet_buf_dispose(&w);
+}
+
 static void test_scanner(void **state)
 {
   uint8_t img[1024];
@@ -1087,6 +1142,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c),
       cmocka_unit_test(test_scanner),
+      cmocka_unit_test(test_reports),
       cmocka_unit_test_setup_teardown(test_options_and_bad_arguments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_order_across_rolls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ack_semantics, setup, teardown),
