@@ -162,13 +162,20 @@ static PyObject *fpy_strn(const char *s, size_t max)
   return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strnlen(s, max), "replace");
 }
 
-/* Set d[key] = value (a new reference, stolen); -1 on failure. */
+/* Set d[key] = value (a new reference, stolen); -1 on failure. The key is
+ * not interned (PyDict_SetItemString would intern names that come from data,
+ * churning the interpreter's table of interned strings). */
 static int fpy_set(PyObject *d, const char *key, PyObject *value)
 {
-  int rc;
+  PyObject *k;
+  int rc = -1;
   if (!value)
     return -1;
-  rc = PyDict_SetItemString(d, key, value);
+  k = PyUnicode_DecodeUTF8(key, (Py_ssize_t)strlen(key), "replace");
+  if (k) {
+    rc = PyDict_SetItem(d, k, value);
+    Py_DECREF(k);
+  }
   Py_DECREF(value);
   return rc;
 }

@@ -183,14 +183,15 @@ static void fleetswig_handle_init(fleetswig_handle *h, const char *what, int exc
 
 static void fleetswig_handle_release(fleetswig_handle *h);
 
-/* Destroy the C object when nothing needs it any more: closed, no call in
- * progress, no child left. Called with h->mu NOT held. */
+/* Destroy the C object when nothing needs it any more: closed (or its
+ * target-language object gone), no call in progress, no child left. Called
+ * with h->mu NOT held. */
 static void fleetswig_maybe_destroy(fleetswig_handle *h)
 {
   int now;
   fleetswig_handle *parent = NULL;
   pthread_mutex_lock(&h->mu);
-  now = h->closed && h->ptr && h->active == 0 && h->children == 0;
+  now = (h->closed || !h->proxy) && h->ptr && h->active == 0 && h->children == 0;
   pthread_mutex_unlock(&h->mu);
   if (!now)
     return;
@@ -348,15 +349,17 @@ static void fleetswig_close(fleetswig_handle *h)
   fleetswig_maybe_destroy(h);
 }
 
-/* The target-language object is gone (its destructor). */
+/* The target-language object is gone (its destructor). Children may still
+ * use the C object: it goes with the last of them, unless closed before. */
 static void fleetswig_dispose(fleetswig_handle *h)
 {
   if (!h)
     return;
   pthread_mutex_lock(&h->mu);
   h->proxy = 0;
+  pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
-  fleetswig_close(h);
+  fleetswig_maybe_destroy(h);
   fleetswig_handle_release(h);
 }
 
@@ -439,6 +442,11 @@ static int fleetswig_keys_grow(fleetswig_keys *k, size_t need)
 
 %include <fleet/version.h>
 %include <fleet/common.h>
+%apply int FLEETSWIG_PLAIN_INT { int fleet_status_min };
+%inline %{
+/** The lowest status code of this version (FLEET_STATUS_MIN), for iteration. */
+int fleet_status_min(void) { return FLEET_STATUS_MIN; }
+%}
 
 /* ------------------------------------------------------------------------ */
 /* telemetry, lineproto, geo                                                */

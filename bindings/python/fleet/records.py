@@ -282,7 +282,7 @@ class Telemetry(Record):
         parts += ["%s=%r" % (k, d[k]) for k in _OPTIONAL if d.get(k) is not None]
         if d.get("extras"):
             parts.append("extras=%r" % (d["extras"],))
-        return "Telemetry(%s)" % ", ".join(parts)
+        return "%s(%s)" % (type(self).__name__, ", ".join(parts))
 
 
 class Trip(Record):
