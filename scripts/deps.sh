@@ -14,6 +14,7 @@ packages=(
   swig python3 python3-dev python3-pytest python3-websockets python3-requests
   curl valgrind abigail-tools procps
   chromium chromium-driver
+  docker-compose yamllint logrotate
 )
 missing=()
 for p in "${packages[@]}"; do
