@@ -7,7 +7,7 @@
 //   node e2e/run-e2e.mjs --mock --artifacts DIR
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, waitFor, waitMapIdle, whileHeld } from './browser.mjs';
+import { launch, waitFor, whileHeld } from './browser.mjs';
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,6 +20,7 @@ mkdirSync(artifacts, { recursive: true });
 let url = arg('url');
 let user = arg('user', 'admin');
 let password = arg('password', 'admin-pw');
+const viewerPassword = arg('viewer-password', mock ? 'viewer-pw' : password);
 let server = null;
 if (mock) {
   const { startMockFleetd } = await import('./mock-fleetd.mjs');
@@ -117,7 +118,8 @@ try {
     await page.click('[data-tab=alerts]');
     await page.waitForSelector('.alerts .alert', { timeout: 10000 });
     const vid = await page.getAttribute('.alerts .alert >> nth=0', 'data-vehicle');
-    await page.click('.alerts .alert >> nth=0 >> button');
+    // New alerts keep arriving on top: click one of this vehicle's.
+    await page.click(`.alerts .alert[data-vehicle="${vid}"] >> nth=0 >> button`);
     await waitFor(page, 'the alert vehicle selected', (v) => window.__fleet.store.ui().selectedId === v, vid);
     if (await page.$('[data-testid=unread-count]')) throw new Error('opening the feed did not mark alerts read');
     await shot('04-alert');
@@ -149,6 +151,7 @@ try {
     await shot('05-zone-drawn');
     await page.click('[data-testid=zone-save]');
     await page.waitForSelector(`.zone-list li:has-text("${zoneName}")`, { timeout: 10000 });
+    await page.waitForSelector('input[name=zone-name]', { state: 'detached', timeout: 5000 });
     zoneId = await page.getAttribute(`.zone-list li:has-text("${zoneName}")`, 'data-zone');
     const stored = await apiGet('/api/zones');
     const z = stored.body.features.find((f) => String(f.id) === zoneId);
@@ -174,6 +177,63 @@ try {
       if (!ev) await page.waitForTimeout(1000);
     }
     if (!ev) throw new Error(`no zone_enter event for ${v.id} in ${zoneId} within 60 s`);
+  });
+
+  await step('draw a polygon and a corridor; edit and delete', async () => {
+    await page.click('[data-tab=zones]');
+    const box = await page.locator('[data-testid=map]').boundingBox();
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    const save = async (name, extra) => {
+      await page.waitForSelector('input[name=zone-name]', { timeout: 10000 });
+      await page.fill('input[name=zone-name]', name);
+      if (extra) await extra();
+      await page.click('[data-testid=zone-save]');
+      await page.waitForSelector(`.zone-list li:has-text("${name}")`, { timeout: 10000 });
+      await page.waitForSelector('input[name=zone-name]', { state: 'detached', timeout: 5000 });
+      return page.getAttribute(`.zone-list li:has-text("${name}")`, 'data-zone');
+    };
+    await page.click('[data-draw=polygon]');
+    await waitFor(page, 'terra-draw ready', () => !!window.__fleet.draw);
+    const corners = [[-150, -100], [-20, -110], [-30, 40], [-160, 30]];
+    for (const [dx, dy] of corners) {
+      await page.mouse.move(cx + dx, cy + dy);
+      await page.mouse.click(cx + dx, cy + dy);
+    }
+    await page.mouse.move(cx + corners[0][0], cy + corners[0][1]);
+    await page.mouse.click(cx + corners[0][0], cy + corners[0][1]);
+    const polyId = await save(`E2E yard ${Date.now() % 100000}`);
+    await page.click('[data-draw=linestring]');
+    const line = [[40, -120], [120, -20], [200, 60]];
+    for (const [dx, dy] of line) {
+      await page.mouse.move(cx + dx, cy + dy);
+      await page.mouse.click(cx + dx, cy + dy);
+    }
+    await page.mouse.click(cx + line[2][0], cy + line[2][1]);
+    const roadId = await save(`E2E road ${Date.now() % 100000}`, () => page.fill('input[name=width-m]', '80'));
+    const zones = (await apiGet('/api/zones')).body.features;
+    const poly = zones.find((f) => String(f.id) === polyId);
+    const road = zones.find((f) => String(f.id) === roadId);
+    if (poly?.geometry.type !== 'Polygon' || poly.geometry.coordinates[0].length !== 5) {
+      throw new Error(`polygon stored as ${JSON.stringify(poly?.geometry)}`);
+    }
+    if (road?.geometry.type !== 'LineString' || road.properties.width_m !== 80 || road.geometry.coordinates.length !== 3) {
+      throw new Error(`corridor stored as ${JSON.stringify(road)}`);
+    }
+    await shot('07-polygon-corridor');
+    // Edit: rename the polygon (its vertices load into terra-draw), save, then delete it.
+    await page.click(`.zone-list li[data-zone="${polyId}"] >> text=Edit`);
+    await page.waitForSelector('input[name=zone-name]');
+    await page.fill('input[name=zone-name]', 'E2E yard renamed');
+    await page.click('[data-testid=zone-save]');
+    await page.waitForSelector(`.zone-list li[data-zone="${polyId}"]:has-text("E2E yard renamed")`, { timeout: 10000 });
+    const edited = (await apiGet('/api/zones')).body.features.find((f) => String(f.id) === polyId);
+    if (JSON.stringify(edited.geometry) !== JSON.stringify(poly.geometry)) throw new Error('editing the name moved the polygon');
+    page.once('dialog', (d) => d.accept());
+    await page.click(`.zone-list li[data-zone="${polyId}"] >> text=Edit`);
+    await page.click('.zone-form >> text=Delete');
+    await page.waitForSelector(`.zone-list li[data-zone="${polyId}"]`, { state: 'detached', timeout: 10000 });
+    if ((await apiGet('/api/zones')).body.features.some((f) => String(f.id) === polyId)) throw new Error('the zone was not deleted');
   });
 
   await step('replay a trip at 10x', async () => {
@@ -208,7 +268,7 @@ try {
       throw new Error(`the marker is drawn at ${mlat},${mlng}, the replay is at ${at.lat},${at.lng}`);
     }
     console.log(`     replay rate ${rate.toFixed(2)}x, moved from ${a.lat.toFixed(5)},${a.lng.toFixed(5)} to ${b.lat.toFixed(5)},${b.lng.toFixed(5)}`);
-    await shot('07-replay');
+    await shot('08-replay');
   });
 
   await step('a trip report downloads as CSV', async () => {
@@ -228,7 +288,22 @@ try {
     }
     if (lines.length - 1 !== rows) throw new Error(`CSV has ${lines.length - 1} rows, the table ${rows}`);
     console.log(`     ${download.suggestedFilename()}: ${rows} trips`);
-    await shot('08-report');
+    await shot('09-report');
+  });
+
+  await step('a viewer sees zones read-only', async () => {
+    await page.click('text=Sign out');
+    await page.waitForSelector('input[name=username]', { timeout: 10000 });
+    await page.fill('input[name=username]', 'viewer');
+    await page.fill('input[name=password]', viewerPassword);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-tab=zones]', { timeout: 15000 });
+    await page.click('[data-tab=zones]');
+    await page.waitForSelector('.zones-panel >> text=Read-only', { timeout: 10000 });
+    if (await page.$('[data-draw]')) throw new Error('a viewer is offered drawing tools');
+    if (await page.$('.zone-list >> text=Edit')) throw new Error('a viewer is offered editing');
+    const r = await page.evaluate(async () => (await fetch('/api/zones/x', { method: 'DELETE' })).status);
+    if (r !== 403) throw new Error(`DELETE /api/zones as a viewer answered ${r}, not 403`);
   });
 } catch {
   // The failing step has been reported.

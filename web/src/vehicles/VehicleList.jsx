@@ -1,6 +1,6 @@
 // The vehicle list: search, status filters with counts, and a virtualised list
 // (only the rows in view exist in the DOM), so 10,000 vehicles scroll freely.
-import { useMemo, useRef, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useApp, useThrottledTopic, useTopic } from '../store/context.js';
 import { STATUSES, STATUS_LABELS, countByStatus, filterVehicles, statusColor } from './status.js';
 import { formatAgo, formatSpeed } from '../lib/format.js';
@@ -16,7 +16,6 @@ export default function VehicleList() {
   const [statuses, setStatuses] = useState(() => new Set());
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(480);
-  const scroller = useRef(null);
 
   const all = useMemo(() => Array.from(store.vehicles()), [store, version]);
   const counts = useMemo(() => countByStatus(all), [all]);
@@ -51,7 +50,6 @@ export default function VehicleList() {
         <div className="muted" data-testid="vehicle-count">{rows.length} of {all.length} vehicles</div>
       </div>
       <div className="list-scroll" ref={(el) => {
-        scroller.current = el;
         if (el && el.clientHeight && el.clientHeight !== height) setHeight(el.clientHeight);
       }}
         onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)} role="list">

@@ -36,7 +36,7 @@ function ZoneForm({ initial, kind, onSave, onCancel, onDelete, busy }) {
 
 export default function ZonesPanel({ canEdit }) {
   const z = useZones();
-  const { zones, drawMode, setDrawMode, drawn, editingId, setEditingId, selectedId, setSelectedId } = z;
+  const { zones, drawMode, setDrawMode, drawn, setDrawn, editingId, setEditingId, selectedId, setSelectedId } = z;
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState(null);
 
@@ -44,11 +44,13 @@ export default function ZonesPanel({ canEdit }) {
   useEffect(() => () => {
     setDrawMode(null);
     setEditingId(null);
-  }, [setDrawMode, setEditingId]);
+    setDrawn(null);
+  }, [setDrawMode, setEditingId, setDrawn]);
 
   const stop = () => {
     setDrawMode(null);
     setEditingId(null);
+    setDrawn(null);
   };
 
   const editing = editingId ? zones.features.find((f) => String(f.id) === editingId) : null;
