@@ -1,5 +1,4 @@
 /* fleetctl events: run the tracker over telemetry files and print every event. */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,46 +49,6 @@ static void events_usage(FILE *out)
           fleetctl_trip_options_help);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "%s: cannot read '%s': %s\n", PROG, path, strerror(errno));
-    return NULL;
-  }
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  bool bad = false;
-  for (;;) {
-    if (cap - n < 65536) {
-      cap = cap ? 2 * cap : 65536;
-      char *p = cap <= (size_t)FLEET_ZONE_MAX_BYTES + 65536 ? realloc(buf, cap) : NULL;
-      if (!p) {
-        fprintf(stderr, "%s: '%s' is too large\n", PROG, path);
-        bad = true;
-        break;
-      }
-      buf = p;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        fprintf(stderr, "%s: error reading '%s'\n", PROG, path);
-        bad = true;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return NULL;
-  }
-  *len = n;
-  return buf;
-}
-
 static int on_event(const fleet_tracker_event_t *ev, void *ud)
 {
   (void)ud;
@@ -104,9 +63,8 @@ int cmd_events(int argc, char **argv)
     {"rules", required_argument, NULL, 'r'},
     {"hourly", no_argument, NULL, 'H'},
     {"tick", required_argument, NULL, 't'},
-    {"debounce-fixes", required_argument, NULL, 'n'},
-    {"debounce-s", required_argument, NULL, 's'},
-    {"vehicle-id", required_argument, NULL, 'V'},
+    FLEETCTL_DEBOUNCE_OPTIONS,
+    FLEETCTL_VEHICLE_OPTION,
     {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     FLEETCTL_TRIP_OPTIONS,
@@ -119,7 +77,7 @@ int cmd_events(int argc, char **argv)
   fleet_tracker_opts_t opts = FLEET_TRACKER_OPTS_INIT;
   const char *zones_path = NULL, *rules_path = NULL, *vehicle = NULL;
   bool with_hourly = false;
-  double tick_s = 1, v;
+  double tick_s = 1;
   opterr = 0;
   optind = 1;
   int c;
@@ -144,32 +102,13 @@ int cmd_events(int argc, char **argv)
         return FLEETCTL_USAGE;
       }
       break;
-    case 'n':
-      if (!fleetctl_parse_number(&v, PROG, "debounce-fixes", optarg))
-        return FLEETCTL_USAGE;
-      if (v < 1 || v > FLEET_TRACKER_MAX_DEBOUNCE_FIXES || v != (unsigned int)v) {
-        fprintf(stderr, "%s: --debounce-fixes: %s is not a whole number in [1, %u]\n", PROG,
-                optarg, FLEET_TRACKER_MAX_DEBOUNCE_FIXES);
-        return FLEETCTL_USAGE;
-      }
-      opts.zone_debounce_fixes = (unsigned int)v;
-      break;
-    case 's':
-      if (!fleetctl_parse_number(&opts.zone_debounce_s, PROG, "debounce-s", optarg))
-        return FLEETCTL_USAGE;
-      break;
-    case 'V':
-      if (fleet_vehicle_id_validate(optarg, strlen(optarg))) {
-        fprintf(stderr, "%s: --vehicle-id: %s\n", PROG, fleet_error_last());
-        return FLEETCTL_USAGE;
-      }
-      vehicle = optarg;
-      break;
     case 'h':
       events_usage(stdout);
       return FLEETCTL_OK;
     default: {
-      int r = fleetctl_trip_option(&params, PROG, c, optarg);
+      int r = fleetctl_tracker_option(&opts, &vehicle, PROG, c, optarg);
+      if (r == 0)
+        r = fleetctl_trip_option(&params, PROG, c, optarg);
       if (r > 0)
         break;
       if (r == 0)
@@ -192,20 +131,8 @@ int cmd_events(int argc, char **argv)
   fleet_ruleset_t *rules = NULL;
   fleet_tracker_t *tracker = NULL;
   fleet_telemetry_t *rec = NULL;
-  if (zones_path) {
-    size_t len = 0;
-    char *text = slurp(zones_path, &len);
-    if (!text)
-      goto out;
-    int rc = fleet_zoneset_new(&zones);
-    if (!rc)
-      rc = fleet_zoneset_load_geojson(zones, text, len, FLEET_ZONESET_LOAD_REPLACE_ALL);
-    free(text);
-    if (rc) {
-      fprintf(stderr, "%s: %s: %s\n", PROG, zones_path, fleet_error_last());
-      goto out;
-    }
-  }
+  if (zones_path && !(zones = fleetctl_load_zones(PROG, zones_path)))
+    goto out;
   if (rules_path && fleet_ruleset_load_file(&rules, rules_path)) {
     fprintf(stderr, "%s: %s\n", PROG, fleet_error_last());
     goto out;
@@ -224,7 +151,7 @@ int cmd_events(int argc, char **argv)
   }
 
   fleetctl_records_t records;
-  fleetctl_records_init(&records, PROG, paths, npaths, vehicle);
+  fleetctl_records_init(&records, PROG, paths, npaths, FLEETCTL_RECORDS_TRACKING, vehicle);
   int64_t tick_ns = (int64_t)(tick_s * 1e9);
   bool have_clock = false;
   int64_t clock_ns = 0, last_tick_ns = 0;

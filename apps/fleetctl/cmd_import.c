@@ -24,6 +24,7 @@
 #include "fleetctl.h"
 #include "influxopts.h"
 #include "input.h"
+#include "records.h"
 
 /* Where each sent line came from, found again by the hash of its text. */
 typedef struct origin {
@@ -63,11 +64,10 @@ static void on_log(int level, const char *message, void *ud)
           message);
 }
 
-static void reject(import_ctx_t *c, const fleetctl_input_t *in, const char *why,
-                   const char *detail)
+static void reject(import_ctx_t *c, const fleetctl_input_t *in, const char *why)
 {
   c->invalid++;
-  fprintf(stderr, "%s:%lu: rejected: %s%s\n", in->name, in->lineno, why, detail);
+  fprintf(stderr, "%s:%lu: rejected: %s\n", in->name, in->lineno, why);
 }
 
 static int remember(import_ctx_t *c, const char *line, size_t len, size_t file,
@@ -98,7 +98,7 @@ static int send_record(import_ctx_t *c, const fleetctl_input_t *in, size_t file,
     tags[ntags++] = (fleet_lp_tag_t){FLEET_HISTORY_TAG_DEVICE_TYPE, device_type};
   fleet_buf_clear(&c->lp);
   if (fleet_lp_encode_telemetry(&c->lp, rec, FLEET_HISTORY_M_TELEMETRY, tags, ntags)) {
-    reject(c, in, fleet_error_last(), "");
+    reject(c, in, fleet_error_last());
     return 0;
   }
   size_t len = c->lp.len;
@@ -121,282 +121,6 @@ static int send_record(import_ctx_t *c, const fleetctl_input_t *in, size_t file,
     return -1;
   }
   return 0;
-}
-
-static const char *tag_member(json_t *obj, const char *key, int *bad)
-{
-  json_t *v = json_object_get(obj, key);
-  if (!v || json_is_null(v))
-    return NULL;
-  if (!json_is_string(v)) {
-    *bad = 1;
-    return NULL;
-  }
-  return json_string_value(v);
-}
-
-/* Parse a JSON-lines record and send it; -1 only on a fatal error. */
-static int import_json(import_ctx_t *c, const fleetctl_input_t *in, size_t file)
-{
-  json_error_t err;
-  json_t *obj = json_loadb(in->line, in->len, 0, &err);
-  if (!obj || !json_is_object(obj)) {
-    json_decref(obj);
-    reject(c, in, "not a JSON object: ", obj ? "another JSON value" : err.text);
-    return 0;
-  }
-  int bad = 0;
-  const char *fleet_id = tag_member(obj, FLEET_HISTORY_TAG_FLEET_ID, &bad);
-  const char *device_type = tag_member(obj, FLEET_HISTORY_TAG_DEVICE_TYPE, &bad);
-  int rc = 0;
-  fleet_telemetry_t rec = FLEET_TELEMETRY_INIT;
-  fleet_telemetry_warnings_t warn;
-  if (bad) {
-    reject(c, in, "fleet_id and device_type must be strings", "");
-  } else if (fleet_telemetry_parse(&rec, &warn, in->line, in->len)) {
-    reject(c, in, fleet_error_last(), "");
-  } else if (!rec.vehicle_id[0]) {
-    reject(c, in, "vehicle_id: missing (each record must name its vehicle)", "");
-  } else {
-    for (unsigned i = 0; i < warn.count; i++) {
-      /* The tags are not payload fields: the parser's notes about them are noise. */
-      const char *m = warn.msg[i] + (warn.msg[i][0] == '"');
-      if (!strncmp(m, "fleet_id", 8) || !strncmp(m, "device_type", 11))
-        continue;
-      fprintf(stderr, "%s:%lu: warning: %s\n", in->name, in->lineno, warn.msg[i]);
-    }
-    rc = send_record(c, in, file, &rec, fleet_id, device_type);
-  }
-  json_decref(obj);
-  return rc;
-}
-
-/* ---- CSV ---- */
-
-enum { MAX_COLS = 64 };
-
-typedef struct csv_layout {
-  size_t ncols;
-  char *names[MAX_COLS];
-} csv_layout_t;
-
-static void layout_clear(csv_layout_t *l)
-{
-  for (size_t i = 0; i < l->ncols; i++)
-    free(l->names[i]);
-  l->ncols = 0;
-}
-
-/* Split one RFC 4180 line in place; returns the field count or -1 (bad quoting / too many). */
-static int csv_split(char *line, size_t len, char **fields, int max)
-{
-  int n = 0;
-  size_t i = 0;
-  char *w = line;
-  for (;;) {
-    if (n == max)
-      return -1;
-    fields[n++] = w;
-    if (i < len && line[i] == '"') {
-      i++;
-      for (;;) {
-        if (i >= len)
-          return -1;
-        if (line[i] == '"') {
-          if (i + 1 < len && line[i + 1] == '"') {
-            *w++ = '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        *w++ = line[i++];
-      }
-      if (i < len && line[i] != ',')
-        return -1;
-    } else {
-      while (i < len && line[i] != ',') {
-        if (line[i] == '"')
-          return -1;
-        *w++ = line[i++];
-      }
-    }
-    if (i >= len) {
-      *w = '\0';
-      return n;
-    }
-    *w++ = '\0';
-    i++; /* the comma */
-  }
-}
-
-static const char *const known_cols[] = {
-  "vehicle_id", "ts", "lat", "lng", "speed", "heading", "ignition", "odometer", "battery_v",
-  "engine_temp", "fuel_level", "driver_id", "fleet_id", "device_type", "extras",
-};
-
-static int csv_header(csv_layout_t *l, fleetctl_input_t *in, const char *cmd)
-{
-  char *fields[MAX_COLS];
-  int n = csv_split(in->line, in->len, fields, MAX_COLS);
-  if (n < 0) {
-    fprintf(stderr, "fleetctl %s: %s:%lu: malformed CSV header\n", cmd, in->name, in->lineno);
-    return -1;
-  }
-  int seen_required = 0;
-  for (int i = 0; i < n; i++) {
-    size_t k;
-    for (k = 0; k < sizeof known_cols / sizeof known_cols[0]; k++)
-      if (!strcmp(fields[i], known_cols[k]))
-        break;
-    if (k == sizeof known_cols / sizeof known_cols[0]) {
-      fprintf(stderr, "fleetctl %s: %s:%lu: unknown CSV column '%s'\n", cmd, in->name,
-              in->lineno, fields[i]);
-      return -1;
-    }
-    for (int j = 0; j < i; j++)
-      if (!strcmp(fields[i], fields[j])) {
-        fprintf(stderr, "fleetctl %s: %s:%lu: column '%s' appears twice\n", cmd, in->name,
-                in->lineno, fields[i]);
-        return -1;
-      }
-    if (k < 4)
-      seen_required++;
-  }
-  if (seen_required != 4) {
-    fprintf(stderr, "fleetctl %s: %s:%lu: the CSV header needs vehicle_id, ts, lat and lng\n",
-            cmd, in->name, in->lineno);
-    return -1;
-  }
-  for (int i = 0; i < n; i++) {
-    l->names[i] = strdup(fields[i]);
-    if (!l->names[i]) {
-      l->ncols = (size_t)i;
-      return -1;
-    }
-  }
-  l->ncols = (size_t)n;
-  return 0;
-}
-
-/* Build the payload object of a CSV row; returns NULL with *why set. */
-static json_t *csv_object(const csv_layout_t *l, char **fields, const char **why,
-                          const char **fleet_id, const char **device_type)
-{
-  json_t *obj = json_object();
-  if (!obj || json_object_set_new(obj, "v", json_integer(1))) {
-    *why = "out of memory";
-    json_decref(obj);
-    return NULL;
-  }
-  for (size_t i = 0; i < l->ncols; i++) {
-    const char *name = l->names[i];
-    const char *cell = fields[i];
-    if (!*cell)
-      continue; /* absent */
-    json_t *v = NULL;
-    if (!strcmp(name, "fleet_id")) {
-      *fleet_id = cell;
-      continue;
-    } else if (!strcmp(name, "device_type")) {
-      *device_type = cell;
-      continue;
-    } else if (!strcmp(name, "vehicle_id") || !strcmp(name, "ts") ||
-               !strcmp(name, "driver_id")) {
-      v = json_string(cell);
-    } else if (!strcmp(name, "ignition")) {
-      if (!strcmp(cell, "true") || !strcmp(cell, "1"))
-        v = json_true();
-      else if (!strcmp(cell, "false") || !strcmp(cell, "0"))
-        v = json_false();
-      else {
-        *why = "ignition: expected true or false";
-        json_decref(obj);
-        return NULL;
-      }
-    } else if (!strcmp(name, "extras")) {
-      json_t *x = json_loads(cell, 0, NULL);
-      if (!json_is_object(x)) {
-        json_decref(x);
-        *why = "extras: expected a JSON object such as {\"rpm\":2100}";
-        json_decref(obj);
-        return NULL;
-      }
-      const char *k;
-      json_t *xv;
-      json_object_foreach(x, k, xv) {
-        if (json_object_get(obj, k)) {
-          json_decref(x);
-          *why = "extras: a name repeats a column";
-          json_decref(obj);
-          return NULL;
-        }
-        json_object_set(obj, k, xv);
-      }
-      json_decref(x);
-      continue;
-    } else {
-      /* A number column: the cell must be a JSON number. */
-      v = json_loads(cell, JSON_DECODE_ANY, NULL);
-      if (!json_is_number(v)) {
-        json_decref(v);
-        *why = name;
-        json_decref(obj);
-        return NULL;
-      }
-    }
-    if (!v || json_object_set_new(obj, name, v)) {
-      *why = "out of memory";
-      json_decref(obj);
-      return NULL;
-    }
-  }
-  return obj;
-}
-
-static int import_csv_row(import_ctx_t *c, const csv_layout_t *l, fleetctl_input_t *in,
-                          size_t file)
-{
-  char *fields[MAX_COLS];
-  int n = csv_split(in->line, in->len, fields, MAX_COLS);
-  if (n < 0) {
-    reject(c, in, "malformed CSV (quotes)", "");
-    return 0;
-  }
-  if ((size_t)n != l->ncols) {
-    char why[64];
-    snprintf(why, sizeof why, "%d fields, the header has %zu", n, l->ncols);
-    reject(c, in, why, "");
-    return 0;
-  }
-  const char *why = NULL, *fleet_id = NULL, *device_type = NULL;
-  json_t *obj = csv_object(l, fields, &why, &fleet_id, &device_type);
-  if (!obj) {
-    if (why && strchr(why, ':'))
-      reject(c, in, why, "");
-    else
-      reject(c, in, why, ": not a number");
-    return 0;
-  }
-  char *text = json_dumps(obj, JSON_COMPACT);
-  json_decref(obj);
-  if (!text) {
-    fprintf(stderr, "fleetctl %s: out of memory\n", c->cmd);
-    return -1;
-  }
-  fleet_telemetry_t rec = FLEET_TELEMETRY_INIT;
-  fleet_telemetry_warnings_t warn;
-  int rc = 0;
-  if (fleet_telemetry_parse(&rec, &warn, text, strlen(text))) {
-    reject(c, in, fleet_error_last(), "");
-  } else {
-    for (unsigned i = 0; i < warn.count; i++)
-      fprintf(stderr, "%s:%lu: warning: %s\n", in->name, in->lineno, warn.msg[i]);
-    rc = send_record(c, in, file, &rec, fleet_id, device_type);
-  }
-  free(text);
-  return rc;
 }
 
 static int cmp_origin(const void *a, const void *b)
@@ -550,43 +274,27 @@ int cmd_import(int argc, char **argv)
     goto out;
   }
 
-  fleetctl_input_t in;
-  fleetctl_input_init(&in, "fleetctl import", files, nfiles);
-  csv_layout_t layout = {0, {NULL}};
-  size_t cur = SIZE_MAX;
-  int is_csv = 0, have_header = 0, fatal = 0;
-  while (!fatal && fleetctl_input_next(&in)) {
-    size_t file = in.next - 1;
-    if (file != cur) {
-      cur = file;
-      have_header = 0;
-      is_csv = -1;
-      layout_clear(&layout);
-    }
-    if (fleetctl_line_blank(in.line, in.len))
-      continue;
-    if (memchr(in.line, '\0', in.len)) {
-      c.records++;
-      reject(&c, &in, "a NUL byte in the line", "");
-      continue;
-    }
-    if (is_csv < 0)
-      is_csv = in.line[strspn(in.line, " \t")] != '{';
-    if (is_csv && !have_header) {
-      if (csv_header(&layout, &in, cmd)) {
-        fatal = 1;
-        break;
-      }
-      have_header = 1;
-      continue;
+  fleetctl_records_t rd;
+  fleetctl_records_init(&rd, "fleetctl import", files, nfiles, FLEETCTL_RECORDS_EXPORT, NULL);
+  fleet_telemetry_t rec;
+  fleetctl_record_status_t got;
+  int fatal = 0;
+  while (!fatal && (got = fleetctl_records_read(&rd, &rec)) != FLEETCTL_RECORD_END) {
+    if (got == FLEETCTL_RECORD_FATAL) {
+      fatal = 1;
+      break;
     }
     c.records++;
-    if ((is_csv ? import_csv_row(&c, &layout, &in, file) : import_json(&c, &in, file)) < 0)
+    if (got == FLEETCTL_RECORD_INVALID) {
+      reject(&c, &rd.in, rd.why);
+      continue;
+    }
+    for (unsigned int i = 0; i < rd.warn.count; i++)
+      fprintf(stderr, "%s:%lu: warning: %s\n", rd.in.name, rd.in.lineno, rd.warn.msg[i]);
+    if (send_record(&c, &rd.in, rd.in.next - 1, &rec, rd.fleet_id, rd.device_type) < 0)
       fatal = 1;
   }
-  layout_clear(&layout);
-  int io_error = in.io_error;
-  fleetctl_input_close(&in);
+  int io_error = !fleetctl_records_close(&rd);
 
   int flush_rc = fleet_influx_writer_flush(c.w, (unsigned int)timeout_ms);
   int close_rc = fleet_influx_writer_close(c.w, flush_rc ? 0 : (unsigned int)timeout_ms);

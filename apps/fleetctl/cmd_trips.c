@@ -60,9 +60,7 @@ static int on_event(const fleet_tracker_event_t *ev, void *ud)
 {
   trips_ctx_t *c = ud;
   if (ev->type == FLEET_TRACKER_EVENT_LATE) {
-    fleetctl_records_where(c->records);
-    fprintf(stderr, "warning: fix older than the newest of vehicle %s: ignored\n",
-            ev->vehicle_id);
+    fleetctl_records_late(c->records, ev->vehicle_id);
     return 0;
   }
   if (ev->type != FLEET_TRACKER_EVENT_TRIP_END && ev->type != FLEET_TRACKER_EVENT_STOP)
@@ -184,13 +182,14 @@ int cmd_trips(int argc, char **argv)
   static const struct option options[] = {
     {"json", no_argument, NULL, 'j'},
     {"csv", no_argument, NULL, 'c'},
-    {"vehicle-id", required_argument, NULL, 'V'},
+    FLEETCTL_VEHICLE_OPTION,
     {"help", no_argument, NULL, 'h'},
     FLEETCTL_TRIP_OPTIONS,
     {NULL, 0, NULL, 0},
   };
   fleet_trip_params_t params;
   fleet_trip_params_init(&params, FLEET_TRIP_PARAMS_VERSION);
+  fleet_tracker_opts_t opts = FLEET_TRACKER_OPTS_INIT;
   int format = 0; /* 0 text, 1 json, 2 csv */
   const char *vehicle = NULL;
   opterr = 0;
@@ -204,18 +203,13 @@ int cmd_trips(int argc, char **argv)
     case 'c':
       format = 2;
       break;
-    case 'V':
-      if (fleet_vehicle_id_validate(optarg, strlen(optarg))) {
-        fprintf(stderr, "%s: --vehicle-id: %s\n", PROG, fleet_error_last());
-        return FLEETCTL_USAGE;
-      }
-      vehicle = optarg;
-      break;
     case 'h':
       trips_usage(stdout);
       return FLEETCTL_OK;
     default: {
-      int r = fleetctl_trip_option(&params, PROG, c, optarg);
+      int r = fleetctl_tracker_option(&opts, &vehicle, PROG, c, optarg);
+      if (r == 0)
+        r = fleetctl_trip_option(&params, PROG, c, optarg);
       if (r > 0)
         break;
       if (r == 0)
@@ -234,9 +228,8 @@ int cmd_trips(int argc, char **argv)
     return FLEETCTL_USAGE;
 
   fleetctl_records_t records;
-  fleetctl_records_init(&records, PROG, paths, npaths, vehicle);
+  fleetctl_records_init(&records, PROG, paths, npaths, FLEETCTL_RECORDS_TRACKING, vehicle);
   trips_ctx_t ctx = {&records, NULL, 0, 0, false};
-  fleet_tracker_opts_t opts = FLEET_TRACKER_OPTS_INIT;
   opts.trip_params = &params;
   fleet_tracker_t *tracker = NULL;
   if (fleet_tracker_new(&tracker, &opts, on_event, &ctx)) {

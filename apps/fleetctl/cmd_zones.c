@@ -1,5 +1,4 @@
 /* fleetctl zones check: the geofence enter/exit events of each vehicle's fixes. */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +61,7 @@ static int on_event(const fleet_tracker_event_t *ev, void *ud)
 {
   zones_ctx_t *c = ud;
   if (ev->type == FLEET_TRACKER_EVENT_LATE) {
-    fleetctl_records_where(c->records);
-    fprintf(stderr, "warning: fix older than the newest of vehicle %s: ignored\n",
-            ev->vehicle_id);
+    fleetctl_records_late(c->records, ev->vehicle_id);
     return 0;
   }
   if (ev->type != FLEET_TRACKER_EVENT_ZONE_ENTER && ev->type != FLEET_TRACKER_EVENT_ZONE_EXIT)
@@ -106,43 +103,6 @@ static int cmp_zitem(const void *a, const void *b)
   if (c)
     return c;
   return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "%s: cannot read '%s': %s\n", PROG, path, strerror(errno));
-    return NULL;
-  }
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (cap - n < 65536) {
-      cap = cap ? 2 * cap : 65536;
-      char *p = cap <= (size_t)FLEET_ZONE_MAX_BYTES + 65536 ? realloc(buf, cap) : NULL;
-      if (!p) {
-        fprintf(stderr, "%s: '%s' is too large\n", PROG, path);
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = p;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0)
-      break;
-  }
-  bool bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    fprintf(stderr, "%s: error reading '%s'\n", PROG, path);
-    free(buf);
-    return NULL;
-  }
-  *len = n;
-  return buf;
 }
 
 static void print_text(const zitem_t *items, size_t n)
@@ -196,9 +156,8 @@ static int zones_check(int argc, char **argv)
 {
   static const struct option options[] = {
     {"json", no_argument, NULL, 'j'},
-    {"debounce-fixes", required_argument, NULL, 'n'},
-    {"debounce-s", required_argument, NULL, 's'},
-    {"vehicle-id", required_argument, NULL, 'V'},
+    FLEETCTL_DEBOUNCE_OPTIONS,
+    FLEETCTL_VEHICLE_OPTION,
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -208,39 +167,22 @@ static int zones_check(int argc, char **argv)
   opterr = 0;
   optind = 1;
   int c;
-  double v;
   while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
     switch (c) {
     case 'j':
       json = true;
       break;
-    case 'n':
-      if (!fleetctl_parse_number(&v, PROG, "debounce-fixes", optarg))
-        return FLEETCTL_USAGE;
-      if (v < 1 || v > FLEET_TRACKER_MAX_DEBOUNCE_FIXES || v != (unsigned int)v) {
-        fprintf(stderr, "%s: --debounce-fixes: %s is not a whole number in [1, %u]\n", PROG,
-                optarg, FLEET_TRACKER_MAX_DEBOUNCE_FIXES);
-        return FLEETCTL_USAGE;
-      }
-      opts.zone_debounce_fixes = (unsigned int)v;
-      break;
-    case 's':
-      if (!fleetctl_parse_number(&opts.zone_debounce_s, PROG, "debounce-s", optarg))
-        return FLEETCTL_USAGE;
-      break;
-    case 'V':
-      if (fleet_vehicle_id_validate(optarg, strlen(optarg))) {
-        fprintf(stderr, "%s: --vehicle-id: %s\n", PROG, fleet_error_last());
-        return FLEETCTL_USAGE;
-      }
-      vehicle = optarg;
-      break;
     case 'h':
       zones_usage(stdout);
       return FLEETCTL_OK;
-    default:
-      fleetctl_bad_option(PROG, argv, c);
+    default: {
+      int r = fleetctl_tracker_option(&opts, &vehicle, PROG, c, optarg);
+      if (r > 0)
+        break;
+      if (r == 0)
+        fleetctl_bad_option(PROG, argv, c);
       return FLEETCTL_USAGE;
+    }
     }
   }
   if (optind >= argc) {
@@ -253,23 +195,12 @@ static int zones_check(int argc, char **argv)
   if (!fleetctl_input_check(PROG, paths, npaths))
     return FLEETCTL_USAGE;
 
-  size_t len = 0;
-  char *text = read_file(zones_path, &len);
-  if (!text)
+  fleet_zoneset_t *zones = fleetctl_load_zones(PROG, zones_path);
+  if (!zones)
     return FLEETCTL_USAGE;
-  fleet_zoneset_t *zones = NULL;
-  int rc = fleet_zoneset_new(&zones);
-  if (!rc)
-    rc = fleet_zoneset_load_geojson(zones, text, len, FLEET_ZONESET_LOAD_REPLACE_ALL);
-  free(text);
-  if (rc) {
-    fprintf(stderr, "%s: %s: %s\n", PROG, zones_path, fleet_error_last());
-    fleet_zoneset_free(zones);
-    return FLEETCTL_USAGE;
-  }
 
   fleetctl_records_t records;
-  fleetctl_records_init(&records, PROG, paths, npaths, vehicle);
+  fleetctl_records_init(&records, PROG, paths, npaths, FLEETCTL_RECORDS_TRACKING, vehicle);
   zones_ctx_t ctx = {&records, NULL, 0, 0, false};
   opts.zones = zones;
   fleet_tracker_t *tracker = NULL;
@@ -279,7 +210,7 @@ static int zones_check(int argc, char **argv)
     return FLEETCTL_USAGE;
   }
   fleet_telemetry_t *rec = malloc(sizeof *rec);
-  rc = rec ? 0 : 1;
+  int rc = rec ? 0 : 1;
   while (!rc && fleetctl_records_next(&records, rec)) {
     int frc = fleet_tracker_feed(tracker, rec);
     if (ctx.oom)

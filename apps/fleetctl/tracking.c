@@ -1,293 +1,11 @@
-/* tracking: records from JSON lines or CSV, trip options and event output for the
- * tracking subcommands (trips, zones, events). */
+/* tracking: trip options and event output for the tracking subcommands (trips,
+ * zones, events). */
 #include "tracking.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
-
-/* Rounded to the nearest integer, halves away from zero (without libm). */
-static long long round_ll(double v)
-{
-  return v >= 0 ? (long long)(v + 0.5) : -(long long)(-v + 0.5);
-}
-
-/* ---- records -------------------------------------------------------------- */
-
-enum col {
-  COL_VEHICLE, COL_TS, COL_LAT, COL_LNG, COL_SPEED, COL_HEADING, COL_IGNITION, COL_ODOMETER,
-  COL_BATTERY, COL_TEMP, COL_FUEL, COL_DRIVER, COL_COUNT
-};
-
-/* CSV column names; each is also the payload member it becomes. */
-static const char *const col_names[COL_COUNT] = {
-  "vehicle_id", "ts",       "lat",       "lng",         "speed",      "heading",
-  "ignition",   "odometer", "battery_v", "engine_temp", "fuel_level", "driver_id",
-};
-
-void fleetctl_records_init(fleetctl_records_t *r, const char *prog, char *const *paths,
-                           size_t npaths, const char *default_vehicle)
-{
-  memset(r, 0, sizeof *r);
-  r->prog = prog;
-  r->default_vehicle = default_vehicle;
-  fleetctl_input_init(&r->in, prog, paths, npaths);
-}
-
-void fleetctl_records_where(const fleetctl_records_t *r)
-{
-  fprintf(stderr, "%s: %s:%lu: ", r->prog, r->in.name, r->in.lineno);
-}
-
-void fleetctl_records_reject(fleetctl_records_t *r, const char *why)
-{
-  fleetctl_records_where(r);
-  fprintf(stderr, "%s\n", why);
-  r->rejected++;
-}
-
-/* Split one RFC 4180 line in place; the field count, or -1 for bad quoting or
- * too many fields. */
-static int csv_split(char *line, size_t len, char **fields, int max)
-{
-  int n = 0;
-  size_t i = 0;
-  char *w = line;
-  for (;;) {
-    if (n == max)
-      return -1;
-    fields[n++] = w;
-    if (i < len && line[i] == '"') {
-      i++;
-      for (;;) {
-        if (i >= len)
-          return -1;
-        if (line[i] == '"') {
-          if (i + 1 < len && line[i + 1] == '"') {
-            *w++ = '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        *w++ = line[i++];
-      }
-      if (i < len && line[i] != ',')
-        return -1;
-    } else {
-      while (i < len && line[i] != ',')
-        *w++ = line[i++];
-    }
-    if (i >= len) {
-      *w = '\0';
-      return n;
-    }
-    *w++ = '\0';
-    i++;
-  }
-}
-
-static char *trim(char *s)
-{
-  while (*s == ' ' || *s == '\t')
-    s++;
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-    s[--n] = '\0';
-  return s;
-}
-
-static bool csv_header(fleetctl_records_t *r)
-{
-  char *fields[FLEETCTL_CSV_MAX_COLS];
-  int n = csv_split(r->in.line, r->in.len, fields, FLEETCTL_CSV_MAX_COLS);
-  if (n < 0) {
-    fleetctl_records_where(r);
-    fprintf(stderr, "malformed CSV header (quotes, or more than %d columns)\n",
-            FLEETCTL_CSV_MAX_COLS);
-    return false;
-  }
-  bool seen[COL_COUNT] = {false};
-  r->ncols = (size_t)n;
-  for (int i = 0; i < n; i++) {
-    const char *name = trim(fields[i]);
-    r->cols[i] = -1;
-    for (int k = 0; k < COL_COUNT; k++)
-      if (!strcmp(name, col_names[k]))
-        r->cols[i] = k;
-    if (r->cols[i] < 0) {
-      fleetctl_records_where(r);
-      fprintf(stderr, "warning: column '%s' is not used\n", name);
-      continue;
-    }
-    if (seen[r->cols[i]]) {
-      fleetctl_records_where(r);
-      fprintf(stderr, "column '%s' appears twice\n", name);
-      return false;
-    }
-    seen[r->cols[i]] = true;
-  }
-  for (int k = COL_TS; k <= COL_LNG; k++)
-    if (!seen[k]) {
-      fleetctl_records_where(r);
-      fprintf(stderr, "the CSV header has no '%s' column (it needs ts, lat and lng)\n",
-              col_names[k]);
-      return false;
-    }
-  if (!seen[COL_VEHICLE] && !r->default_vehicle) {
-    fleetctl_records_where(r);
-    fprintf(stderr, "the CSV header has no 'vehicle_id' column (or use --vehicle-id)\n");
-    return false;
-  }
-  return true;
-}
-
-/* A CSV cell as a JSON value for its column; NULL with *why set when it is not
- * one (numbers must parse completely and be finite). */
-static json_t *csv_value(int col, const char *cell, char *why, size_t cap)
-{
-  switch (col) {
-  case COL_VEHICLE:
-  case COL_DRIVER:
-    return json_string(cell);
-  case COL_IGNITION:
-    if (!strcmp(cell, "true") || !strcmp(cell, "1") || !strcmp(cell, "on"))
-      return json_true();
-    if (!strcmp(cell, "false") || !strcmp(cell, "0") || !strcmp(cell, "off"))
-      return json_false();
-    snprintf(why, cap, "ignition: '%s' is not true/false, 1/0 or on/off", cell);
-    return NULL;
-  default:
-    break;
-  }
-  char *end;
-  errno = 0;
-  double v = strtod(cell, &end);
-  bool number = end != cell && !*end && errno != ERANGE && isfinite(v);
-  if (col == COL_TS) {
-    if (!number)
-      return json_string(cell); /* RFC 3339, checked by the parser */
-    char text[FLEET_TIME_STRLEN];
-    if (!(fabs(v) < 9.2e9)) {
-      snprintf(why, cap, "ts: %s seconds is out of range", cell);
-      return NULL;
-    }
-    fleet_time_format(text, (int64_t)round_ll(v * 1e9));
-    return json_string(text);
-  }
-  if (!number) {
-    snprintf(why, cap, "%s: '%s' is not a number", col_names[col], cell);
-    return NULL;
-  }
-  return json_real(v);
-}
-
-/* One CSV row as the payload text; NULL with *why set. */
-static char *csv_payload(fleetctl_records_t *r, char *why, size_t cap)
-{
-  char *fields[FLEETCTL_CSV_MAX_COLS];
-  int n = csv_split(r->in.line, r->in.len, fields, FLEETCTL_CSV_MAX_COLS);
-  if (n < 0) {
-    snprintf(why, cap, "malformed CSV (quotes)");
-    return NULL;
-  }
-  if ((size_t)n != r->ncols) {
-    snprintf(why, cap, "%d fields, the header has %zu", n, r->ncols);
-    return NULL;
-  }
-  json_t *obj = json_object();
-  if (!obj || json_object_set_new(obj, "v", json_integer(FLEET_TELEMETRY_PAYLOAD_VERSION))) {
-    json_decref(obj);
-    snprintf(why, cap, "out of memory");
-    return NULL;
-  }
-  for (int i = 0; i < n; i++) {
-    const char *cell = trim(fields[i]);
-    if (r->cols[i] < 0 || !*cell)
-      continue; /* unused column, or absent value */
-    json_t *v = csv_value(r->cols[i], cell, why, cap);
-    if (!v) {
-      json_decref(obj);
-      return NULL;
-    }
-    json_object_set_new(obj, col_names[r->cols[i]], v);
-  }
-  char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
-  json_decref(obj);
-  if (!text)
-    snprintf(why, cap, "out of memory");
-  return text;
-}
-
-bool fleetctl_records_next(fleetctl_records_t *r, fleet_telemetry_t *rec)
-{
-  while (fleetctl_input_next(&r->in)) {
-    if (r->in.next != r->input) {
-      r->input = r->in.next;
-      r->format = 0;
-      r->bad_header = false;
-    }
-    if (fleetctl_line_blank(r->in.line, r->in.len))
-      continue;
-    if (!r->format) {
-      r->format = r->in.line[strspn(r->in.line, " \t")] == '{' ? 1 : 2;
-      if (r->format == 2) {
-        r->bad_header = !csv_header(r);
-        if (r->bad_header)
-          r->rejected++;
-        continue;
-      }
-    }
-    if (r->bad_header) {
-      r->rejected++;
-      continue;
-    }
-    char why[256];
-    char *csv = NULL;
-    const char *text = r->in.line;
-    size_t len = r->in.len;
-    if (r->format == 2) {
-      if (!(csv = csv_payload(r, why, sizeof why))) {
-        fleetctl_records_reject(r, why);
-        continue;
-      }
-      text = csv;
-      len = strlen(csv);
-    }
-    fleet_telemetry_warnings_t warn;
-    fleet_telemetry_init(rec, FLEET_TELEMETRY_VERSION);
-    int rc = fleet_telemetry_parse(rec, &warn, text, len);
-    free(csv);
-    if (rc) {
-      fleetctl_records_reject(r, fleet_error_last());
-      continue;
-    }
-    for (unsigned int i = 0; i < warn.count; i++) {
-      fleetctl_records_where(r);
-      fprintf(stderr, "warning: %s\n", warn.msg[i]);
-    }
-    if (!rec->vehicle_id[0] && r->default_vehicle)
-      snprintf(rec->vehicle_id, sizeof rec->vehicle_id, "%s", r->default_vehicle);
-    if (!rec->vehicle_id[0]) {
-      fleetctl_records_reject(r, "vehicle_id: missing (--vehicle-id names the vehicle of such "
-                                 "records)");
-      continue;
-    }
-    return true;
-  }
-  return false;
-}
-
-bool fleetctl_records_close(fleetctl_records_t *r)
-{
-  bool ok = !r->in.io_error;
-  fleetctl_input_close(&r->in);
-  return ok;
-}
 
 /* ---- trip options ----------------------------------------------------------- */
 
@@ -360,6 +78,103 @@ int fleetctl_trip_option(fleet_trip_params_t *p, const char *prog, int c, const 
   default: p->idle_l_per_h = v; break;
   }
   return 1;
+}
+
+/* ---- tracker options and inputs ---------------------------------------------- */
+
+int fleetctl_tracker_option(fleet_tracker_opts_t *o, const char **vehicle, const char *prog,
+                            int c, const char *arg)
+{
+  double v;
+  switch (c) {
+  case 'V':
+    if (fleet_vehicle_id_validate(arg, strlen(arg))) {
+      fprintf(stderr, "%s: --vehicle-id: %s\n", prog, fleet_error_last());
+      return -1;
+    }
+    *vehicle = arg;
+    return 1;
+  case 'n':
+    if (!fleetctl_parse_number(&v, prog, "debounce-fixes", arg))
+      return -1;
+    if (v < 1 || v > FLEET_TRACKER_MAX_DEBOUNCE_FIXES || v != (unsigned int)v) {
+      fprintf(stderr, "%s: --debounce-fixes: %s is not a whole number in [1, %u]\n", prog, arg,
+              FLEET_TRACKER_MAX_DEBOUNCE_FIXES);
+      return -1;
+    }
+    o->zone_debounce_fixes = (unsigned int)v;
+    return 1;
+  case 's':
+    return fleetctl_parse_number(&o->zone_debounce_s, prog, "debounce-s", arg) ? 1 : -1;
+  default:
+    return 0;
+  }
+}
+
+/* The whole file, up to what a zone set may hold; NULL after reporting why. */
+static char *read_file(const char *prog, const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
+    return NULL;
+  }
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  bool bad = false;
+  for (;;) {
+    if (cap - n < 65536) {
+      cap = cap ? 2 * cap : 65536;
+      char *p = cap <= (size_t)FLEET_ZONE_MAX_BYTES + 65536 ? realloc(buf, cap) : NULL;
+      if (!p) {
+        fprintf(stderr, "%s: '%s' is too large\n", prog, path);
+        bad = true;
+        break;
+      }
+      buf = p;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) {
+      if (ferror(f)) {
+        fprintf(stderr, "%s: error reading '%s'\n", prog, path);
+        bad = true;
+      }
+      break;
+    }
+  }
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
+  }
+  *len = n;
+  return buf;
+}
+
+fleet_zoneset_t *fleetctl_load_zones(const char *prog, const char *path)
+{
+  size_t len = 0;
+  char *text = read_file(prog, path, &len);
+  if (!text)
+    return NULL;
+  fleet_zoneset_t *zones = NULL;
+  int rc = fleet_zoneset_new(&zones);
+  if (!rc)
+    rc = fleet_zoneset_load_geojson(zones, text, len, FLEET_ZONESET_LOAD_REPLACE_ALL);
+  free(text);
+  if (rc) {
+    fprintf(stderr, "%s: %s: %s\n", prog, path, fleet_error_last());
+    fleet_zoneset_free(zones);
+    return NULL;
+  }
+  return zones;
+}
+
+void fleetctl_records_late(const fleetctl_records_t *r, const char *vehicle_id)
+{
+  fleetctl_records_where(r);
+  fprintf(stderr, "warning: fix older than the newest of vehicle %s: ignored\n", vehicle_id);
 }
 
 /* ---- output ----------------------------------------------------------------- */
@@ -550,6 +365,6 @@ void fleetctl_event_json(FILE *out, const fleet_tracker_event_t *ev)
 
 void fleetctl_hms(char *out, size_t cap, double secs)
 {
-  long long s = round_ll(secs);
+  long long s = llround(secs);
   snprintf(out, cap, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
 }

@@ -1,7 +1,7 @@
 /*
  * tracking: what `fleetctl trips`, `fleetctl zones check` and `fleetctl events`
- * share: reading telemetry records from JSON lines or CSV files, the trip
- * parameter options, and writing tracker events as JSON or text.
+ * share besides the records reader (records.h): the trip parameter options,
+ * and writing tracker events as JSON or text.
  */
 #ifndef FLEETCTL_TRACKING_H
 #define FLEETCTL_TRACKING_H
@@ -13,50 +13,7 @@
 #include <fleet/fleet.h>
 
 #include "input.h"
-
-/* ---- records -------------------------------------------------------------- */
-
-enum { FLEETCTL_CSV_MAX_COLS = 64 };
-
-/**
- * A reader of telemetry records over the FILE operands. Each input is JSON
- * lines (its first non-blank line starts with '{') or CSV whose first non-blank
- * line is a header naming the columns (vehicle_id, ts, lat, lng and any of
- * speed, heading, ignition, odometer, battery_v, engine_temp, fuel_level,
- * driver_id; other columns are ignored with a warning). A CSV `ts` is RFC 3339
- * or a number of seconds since the epoch.
- */
-typedef struct fleetctl_records {
-  fleetctl_input_t in;
-  const char *prog;
-  const char *default_vehicle; /* for records without a vehicle_id, or NULL */
-  size_t input;                /* in.next of the input whose format is known */
-  int format;                  /* 0 unknown, 1 JSON lines, 2 CSV */
-  size_t ncols;
-  int cols[FLEETCTL_CSV_MAX_COLS]; /* column kind, -1 ignored */
-  bool bad_header;             /* the current CSV input has an unusable header */
-  unsigned long rejected;      /* lines refused so far */
-} fleetctl_records_t;
-
-/** Set up `r` over `paths` (borrowed; none: standard input). */
-void fleetctl_records_init(fleetctl_records_t *r, const char *prog, char *const *paths,
-                           size_t npaths, const char *default_vehicle);
-
-/**
- * The next valid record, in input order. Blank lines are skipped; invalid
- * lines are reported on stderr ("PROG: FILE:LINE: REASON"), counted and
- * skipped. Returns false when every input is read.
- */
-bool fleetctl_records_next(fleetctl_records_t *r, fleet_telemetry_t *rec);
-
-/** Report the current line as rejected (after the tracker refused it). */
-void fleetctl_records_reject(fleetctl_records_t *r, const char *why);
-
-/** Print "PROG: FILE:LINE: " for the current line on stderr. */
-void fleetctl_records_where(const fleetctl_records_t *r);
-
-/** Release the reader. Returns false when an input could not be read. */
-bool fleetctl_records_close(fleetctl_records_t *r);
+#include "records.h"
 
 /* ---- trip options ----------------------------------------------------------- */
 
@@ -98,6 +55,33 @@ int fleetctl_trip_option(fleet_trip_params_t *p, const char *prog, int c, const 
 
 /** Parse a finite number; false (reported) otherwise. */
 bool fleetctl_parse_number(double *out, const char *prog, const char *opt, const char *arg);
+
+/* ---- tracker options and inputs ---------------------------------------------- */
+
+/** The vehicle of records that carry none: option code 'V'. */
+#define FLEETCTL_VEHICLE_OPTION {"vehicle-id", required_argument, NULL, 'V'}
+
+/** Zone debounce: option codes 'n' (--debounce-fixes) and 's' (--debounce-s). */
+#define FLEETCTL_DEBOUNCE_OPTIONS                                 \
+  {"debounce-fixes", required_argument, NULL, 'n'},               \
+  {"debounce-s", required_argument, NULL, 's'}
+
+/**
+ * Apply option `c` of FLEETCTL_VEHICLE_OPTION (to *vehicle, after checking the
+ * id) or FLEETCTL_DEBOUNCE_OPTIONS (to `o`) with argument `arg`. Returns 1
+ * when applied, 0 when `c` is none of them, -1 for a bad value (reported).
+ */
+int fleetctl_tracker_option(fleet_tracker_opts_t *o, const char **vehicle, const char *prog,
+                            int c, const char *arg);
+
+/**
+ * Load the GeoJSON zones file `path` into a new zone set; NULL after reporting
+ * why on stderr ("PROG: cannot read 'PATH': ...", "PROG: PATH: REASON", ...).
+ */
+fleet_zoneset_t *fleetctl_load_zones(const char *prog, const char *path);
+
+/** Warn that the current line is older than its vehicle's newest fix (a LATE event). */
+void fleetctl_records_late(const fleetctl_records_t *r, const char *vehicle_id);
 
 /* ---- output ----------------------------------------------------------------- */
 

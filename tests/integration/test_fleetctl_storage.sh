@@ -233,6 +233,10 @@ expect_grep "$tmp/err" "history_fixture.jsonl:12: rejected: tag \"fleet_id\"" 1
 expect_grep "$tmp/err" "history_fixture.csv:4: rejected: lat: not a number" 1
 expect_grep "$tmp/err" "history_fixture.csv:5: rejected: ignition: expected true or false" 1
 expect_grep "$tmp/err" "history_fixture.csv:6: rejected: 4 fields, the header has 15" 1
+printf 'vehicle_id,ts,lat,lng\n\377v,2026-05-21T11:00:00Z,1,2\n' >"$tmp/utf8.csv"
+run "$F" import --db hx_fx "$tmp/utf8.csv"
+expect_rc 1
+expect_grep "$tmp/err" "utf8.csv:2: rejected: vehicle_id: not valid UTF-8" 1
 
 # ---- export reads back exactly ------------------------------------------------
 DAY="--from 2026-05-21T00:00:00Z --to 2026-05-22T00:00:00Z"

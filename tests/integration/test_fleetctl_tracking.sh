@@ -110,6 +110,14 @@ expect_stderr_has "fleet.csv:6: speed: 'fast' is not a number"
 expect_stderr_has "fleet.csv:16: 4 fields, the header has 7"
 expect_stderr_lines 3
 
+# A cell that is not UTF-8 is named for what it is.
+printf 'vehicle_id,ts,lat,lng,speed\nv-1,2026-05-21T08:00:00Z,0,0,fast\n\377v,2026-05-21T08:01:00Z,0,0,1\n' >"$tmp/utf8.csv"
+run "$fleetctl" trips "$tmp/utf8.csv"
+expect_rc 1
+expect_stderr_has "utf8.csv:2: speed: 'fast' is not a number"
+expect_stderr_has "utf8.csv:3: vehicle_id: not valid UTF-8"
+expect_stderr_lines 2
+
 # Text mode.
 run "$fleetctl" trips "${trip_opts[@]}" "$tmp/clean.jsonl"
 expect_rc 0
