@@ -94,9 +94,11 @@ start=$(date -u -d '-35 min' +%Y-%m-%dT%H:%M:%SZ)
 "$FLEETD" "$@" >"$tmp/fleetd.log" 2>&1 &
 fleetd_pid=$!
 i=0
-until curl -sf --max-time 1 "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1; do
+# Ready = subscribed to the broker and talking to InfluxDB: the backfill must not
+# be published before fleetd listens.
+until curl -sf --max-time 1 "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1; do
   kill -0 "$fleetd_pid" 2>/dev/null || { tail -n 30 "$tmp/fleetd.log" >&2; die "fleetd exited"; }
-  i=$((i + 1)); [ $i -lt 200 ] || die "fleetd did not answer /healthz within 20 s"
+  i=$((i + 1)); [ $i -lt 300 ] || die "fleetd was not ready (/readyz) within 30 s"
   sleep 0.1
 done
 
