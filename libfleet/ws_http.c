@@ -1418,6 +1418,12 @@ static int http_request(fleet_ws_t *gw, struct lws *wsi)
       return respond_error(txn, 400, "bad request", "malformed Content-Length");
     }
     clen = v;
+  } else if (meth == LWSHUMETH_POST || meth == LWSHUMETH_PUT || meth == LWSHUMETH_PATCH) {
+    /*
+     * lws 4.1 waits for a body after these methods when no Content-Length
+     * came, so the connection would hang until its timeout: answer, then close.
+     */
+    txn->close_after = 1;
   }
   txn->has_body = clen > 0;
   if (clen > gw->max_body) {
