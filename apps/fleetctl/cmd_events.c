@@ -105,16 +105,10 @@ int cmd_events(int argc, char **argv)
     case 'h':
       events_usage(stdout);
       return FLEETCTL_OK;
-    default: {
-      int r = fleetctl_tracker_option(&opts, &vehicle, PROG, c, optarg);
-      if (r == 0)
-        r = fleetctl_trip_option(&params, PROG, c, optarg);
-      if (r > 0)
-        break;
-      if (r == 0)
-        fleetctl_bad_option(PROG, argv, c);
-      return FLEETCTL_USAGE;
-    }
+    default:
+      if (!fleetctl_tracking_option(&opts, &params, &vehicle, PROG, argv, c, optarg))
+        return FLEETCTL_USAGE;
+      break;
     }
   }
   if (fleet_trip_params_validate(&params)) {

@@ -175,14 +175,10 @@ static int zones_check(int argc, char **argv)
     case 'h':
       zones_usage(stdout);
       return FLEETCTL_OK;
-    default: {
-      int r = fleetctl_tracker_option(&opts, &vehicle, PROG, c, optarg);
-      if (r > 0)
-        break;
-      if (r == 0)
-        fleetctl_bad_option(PROG, argv, c);
-      return FLEETCTL_USAGE;
-    }
+    default:
+      if (!fleetctl_tracking_option(&opts, NULL, &vehicle, PROG, argv, c, optarg))
+        return FLEETCTL_USAGE;
+      break;
     }
   }
   if (optind >= argc) {

@@ -35,7 +35,8 @@ bool fleetctl_parse_number(double *out, const char *prog, const char *opt, const
   return true;
 }
 
-int fleetctl_trip_option(fleet_trip_params_t *p, const char *prog, int c, const char *arg)
+/* Trip option `c` with argument `arg`: 1 applied, 0 not a trip option, -1 a bad value. */
+static int trip_option(fleet_trip_params_t *p, const char *prog, int c, const char *arg)
 {
   static const struct {
     int code;
@@ -82,8 +83,9 @@ int fleetctl_trip_option(fleet_trip_params_t *p, const char *prog, int c, const 
 
 /* ---- tracker options and inputs ---------------------------------------------- */
 
-int fleetctl_tracker_option(fleet_tracker_opts_t *o, const char **vehicle, const char *prog,
-                            int c, const char *arg)
+/* Vehicle and debounce option `c`: 1 applied, 0 none of them, -1 a bad value. */
+static int tracker_option(fleet_tracker_opts_t *o, const char **vehicle, const char *prog, int c,
+                          const char *arg)
 {
   double v;
   switch (c) {
@@ -109,6 +111,18 @@ int fleetctl_tracker_option(fleet_tracker_opts_t *o, const char **vehicle, const
   default:
     return 0;
   }
+}
+
+bool fleetctl_tracking_option(fleet_tracker_opts_t *o, fleet_trip_params_t *p,
+                              const char **vehicle, const char *prog, char *const *argv, int c,
+                              const char *arg)
+{
+  int r = tracker_option(o, vehicle, prog, c, arg);
+  if (r == 0 && p)
+    r = trip_option(p, prog, c, arg);
+  if (r == 0)
+    fleetctl_bad_option(prog, argv, c);
+  return r > 0;
 }
 
 /* The whole file, up to what a zone set may hold; NULL after reporting why. */

@@ -46,13 +46,6 @@ enum {
 /** The help text of the trip options. */
 extern const char fleetctl_trip_options_help[];
 
-/**
- * Apply trip option `c` (a FLEETCTL_OPT_* code) with argument `arg`.
- * Returns 1 when `c` is a trip option (applied), 0 when it is not one,
- * -1 for a bad value (reported on stderr).
- */
-int fleetctl_trip_option(fleet_trip_params_t *p, const char *prog, int c, const char *arg);
-
 /** Parse a finite number; false (reported) otherwise. */
 bool fleetctl_parse_number(double *out, const char *prog, const char *opt, const char *arg);
 
@@ -67,12 +60,16 @@ bool fleetctl_parse_number(double *out, const char *prog, const char *opt, const
   {"debounce-s", required_argument, NULL, 's'}
 
 /**
- * Apply option `c` of FLEETCTL_VEHICLE_OPTION (to *vehicle, after checking the
- * id) or FLEETCTL_DEBOUNCE_OPTIONS (to `o`) with argument `arg`. Returns 1
- * when applied, 0 when `c` is none of them, -1 for a bad value (reported).
+ * Apply what getopt_long() returned for an option the command does not handle
+ * itself: FLEETCTL_VEHICLE_OPTION (to *vehicle, after checking the id),
+ * FLEETCTL_DEBOUNCE_OPTIONS (to `o`) and, when `p` is not NULL,
+ * FLEETCTL_TRIP_OPTIONS (to `p`), with argument `arg`. Anything else is
+ * reported with fleetctl_bad_option(). Returns false after reporting a bad
+ * option or value.
  */
-int fleetctl_tracker_option(fleet_tracker_opts_t *o, const char **vehicle, const char *prog,
-                            int c, const char *arg);
+bool fleetctl_tracking_option(fleet_tracker_opts_t *o, fleet_trip_params_t *p,
+                              const char **vehicle, const char *prog, char *const *argv, int c,
+                              const char *arg);
 
 /**
  * Load the GeoJSON zones file `path` into a new zone set; NULL after reporting
