@@ -208,14 +208,8 @@ int cmd_import(int argc, char **argv)
       status = FLEETCTL_OK;
       goto out;
     } else if (!strcmp(opt, "--timeout-ms") && i + 1 < argc) {
-      char *end;
-      errno = 0;
-      timeout_ms = strtoul(argv[++i], &end, 10);
-      if (errno || *end || timeout_ms == 0 || timeout_ms > 86400000UL) {
-        fprintf(stderr, "fleetctl %s: --timeout-ms: '%s' is not in 1..86400000\n", cmd,
-                argv[i]);
+      if (parse_timeout_ms(&timeout_ms, argv[++i], cmd))
         goto out;
-      }
     } else if (!strcmp(opt, "--dead-letter") && i + 1 < argc) {
       dead_letter = argv[++i];
     } else if (opt[0] == '-' && opt[1]) {

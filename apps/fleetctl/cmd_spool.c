@@ -198,14 +198,8 @@ int cmd_spool(int argc, char **argv)
     } else if (replay && !strcmp(opt, "--dead-letter") && i + 1 < argc) {
       dead_letter = argv[++i];
     } else if (replay && !strcmp(opt, "--timeout-ms") && i + 1 < argc) {
-      char *end;
-      errno = 0;
-      timeout_ms = strtoul(argv[++i], &end, 10);
-      if (errno || *end || timeout_ms == 0 || timeout_ms > 86400000UL) {
-        fprintf(stderr, "fleetctl %s: --timeout-ms: '%s' is not in 1..86400000\n", cmd,
-                argv[i]);
+      if (parse_timeout_ms(&timeout_ms, argv[++i], cmd))
         return FLEETCTL_USAGE;
-      }
     } else {
       fprintf(stderr, "fleetctl %s: unknown or incomplete option '%s'\n", cmd, opt);
       usage(stderr);

@@ -224,6 +224,19 @@ int influxopts_history(fleet_history_t **out, const influxopts_t *o, const char 
   return 0;
 }
 
+int parse_timeout_ms(unsigned long *out, const char *arg, const char *cmd)
+{
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(arg, &end, 10);
+  if (errno || *end || v == 0 || v > 86400000UL) {
+    fprintf(stderr, "fleetctl %s: --timeout-ms: '%s' is not in 1..86400000\n", cmd, arg);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 int64_t now_ns(void)
 {
   struct timespec ts;

@@ -48,6 +48,12 @@ int influxopts_history(fleet_history_t **out, const influxopts_t *o, const char 
 int parse_time_arg(int64_t *out_ns, const char *s, int64_t now_ns, const char *cmd,
                    const char *opt);
 
+/*
+ * The value of --timeout-ms (how long to wait for the server at the end): a
+ * whole number in 1..86400000. Returns 0 or -1 with a message.
+ */
+int parse_timeout_ms(unsigned long *out, const char *arg, const char *cmd);
+
 /* Current time, ns since the epoch. */
 int64_t now_ns(void);
 
