@@ -672,6 +672,11 @@ int fleet_lp_encode_telemetry(fleet_buf_t *buf, const fleet_telemetry_t *rec,
   for (size_t i = 0; i < ntags; i++) {
     if (!tags[i].key)
       return fleet_error__set(FLEET_EINVAL, "tag %zu: key is NULL", i);
+    /* InfluxDB 3 refuses a point with a tag and a field of the same name. */
+    for (size_t f = 0; f < FLEET_ARRAY_LEN(standard_fields); f++)
+      if (!strcmp(tags[i].key, standard_fields[f]))
+        return fleet_error__set(FLEET_EINVAL,
+                                "tag \"%s\": name clashes with a standard field", tags[i].key);
     if (!tags[i].value || !tags[i].value[0])
       continue;
     lp_tag_ref_t t = {tags[i].key, tags[i].value, strlen(tags[i].key), strlen(tags[i].value)};

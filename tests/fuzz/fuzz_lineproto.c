@@ -673,16 +673,13 @@ static void fuzz_record(input_t *in, fleet_buf_t *buf)
     die("timestamp", rec.vehicle_id);
 
   /* One value per column: InfluxDB keeps one value per field name, and
-   * InfluxDB 3 refuses a field named like a tag. Known gap, reported to the
-   * module: a caller tag named like a standard field ("speed", "lat") is not
-   * refused yet (extras named like tags are); only that case is let through. */
+   * InfluxDB 3 refuses a field named like a tag. */
   for (size_t i = 0; i < got.nfields; i++) {
     for (size_t k = 0; k < i; k++)
       if (!strcmp(got.fields[i].key, got.fields[k].key))
         die("field key used twice", got.fields[i].key);
-    bool standard = i < nw - rec.n_extras;
     for (size_t k = 0; k < got.ntags; k++)
-      if (!strcmp(got.fields[i].key, got.tags[k].key) && !standard)
+      if (!strcmp(got.fields[i].key, got.tags[k].key))
         die("a field named like a tag", got.fields[i].key);
   }
 }

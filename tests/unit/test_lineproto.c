@@ -910,6 +910,14 @@ static void test_telemetry_rejections(void **state)
   for (size_t i = 0; i < FLEET_LP_MAX_TAGS; i++)
     many[i] = (fleet_lp_tag_t){"k", "v"};
   expect_record_reject(&rec, NULL, many, FLEET_LP_MAX_TAGS, FLEET_EINVAL, "at most 63 besides");
+  /* A tag named like a standard field: InfluxDB 3 refuses a tag and a field of
+   * one name, so it is refused even when that field is absent from the record. */
+  const fleet_lp_tag_t speedtag[] = {{"speed", "fast"}};
+  expect_record_reject(&rec, NULL, speedtag, 1, FLEET_EINVAL,
+                       "tag \"speed\": name clashes with a standard field");
+  const fleet_lp_tag_t drivertag[] = {{"driver_id", ""}};
+  expect_record_reject(&rec, NULL, drivertag, 1, FLEET_EINVAL,
+                       "tag \"driver_id\": name clashes with a standard field");
   expect_record_reject(&rec, "", NULL, 0, FLEET_EINVAL, "measurement \"\": is empty");
   expect_record_reject(&rec, "#m", NULL, 0, FLEET_EINVAL, "starts with '#'");
   expect_record_reject(NULL, NULL, NULL, 0, FLEET_EINVAL, "record is NULL");
