@@ -22,7 +22,7 @@ cmake --build build-asan -j"$jobs"
 
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFLEET_FUZZ=ON \
   -DFLEET_SANITIZE=address,undefined -DFLEET_BUILD_APPS=OFF -DFLEET_BUILD_BENCH=OFF \
-  -DFLEET_BUILD_PYTHON=OFF -DFLEET_FUZZ_SECONDS="${FLEET_FUZZ_SECONDS:-60}" >/dev/null
+  -DFLEET_BUILD_PYTHON=OFF -DFLEET_FUZZ_SECONDS="${FLEET_FUZZ_SECONDS:-30}" >/dev/null
 cmake --build build-fuzz -j"$jobs"
 (cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz) || status=1
 
