@@ -165,12 +165,15 @@ static const opt_t opts[] = {
       "fuel estimate while driving"),
   DBL("trip.idle_l_per_h", NULL, trip.idle_l_per_h, 0, 1e4, "fuel estimate while idling"),
 
+  STR("ingest_log.checkpoint", NULL, checkpoint_mode,
+      "durable: checkpoint what the writers hold in their write-ahead spools; flush: "
+      "only what InfluxDB confirmed (pauses intake while the writers flush)"),
   UINT("ingest_log.sync_interval_ms", NULL, sync_interval_ms, 1, 3600000,
        "fdatasync of the ingest log (bounds the loss at an OS crash)"),
   UINT("ingest_log.checkpoint_interval_ms", NULL, checkpoint_interval_ms, 100, 3600000,
        "how often confirmed records are checkpointed"),
   UINT("ingest_log.checkpoint_timeout_ms", NULL, checkpoint_timeout_ms, 10, 600000,
-       "longest intake pause while InfluxDB confirms a checkpoint"),
+       "flush mode: longest intake pause while InfluxDB confirms a checkpoint"),
   U64("ingest_log.segment_bytes", NULL, segment_bytes, 4096, 1e12, "segment file size"),
 };
 
@@ -224,6 +227,7 @@ void fleetd_config_defaults(fleetd_config_t *c)
   c->hourly_history_hours = FLEET_DOWNSAMPLE_DEFAULT_HISTORY_HOURS;
   fleet_trip_params_init(&c->trip, FLEET_TRIP_PARAMS_VERSION);
 
+  snprintf(c->checkpoint_mode, sizeof c->checkpoint_mode, "durable");
   c->sync_interval_ms = FLEET_INGESTLOG_SYNC_INTERVAL_DEFAULT;
   c->checkpoint_interval_ms = 5000;
   c->checkpoint_timeout_ms = 3000;
@@ -589,6 +593,13 @@ int fleetd_config_finish(fleetd_config_t *c, char *err, size_t errlen)
                 "influx.downsampled_database: '%s' is the raw tier's database too; the tiers "
                 "need their own retention",
                 c->downsampled_db);
+  if (strcmp(c->checkpoint_mode, "durable") == 0)
+    c->checkpoint_flush = false;
+  else if (strcmp(c->checkpoint_mode, "flush") == 0)
+    c->checkpoint_flush = true;
+  else
+    return fail(err, errlen, "ingest_log.checkpoint: '%s' is not durable or flush",
+                c->checkpoint_mode);
   if (fleet_trip_params_validate(&c->trip))
     return fail(err, errlen, "trip: %s", fleet_error_last());
   if (c->http[0]) {

@@ -133,6 +133,8 @@ typedef struct fleetd_config {
   fleet_trip_params_t trip;
 
   /* ingest log */
+  char checkpoint_mode[16]; /* "durable" | "flush" */
+  bool checkpoint_flush;    /* derived: checkpoint_mode is "flush" */
   unsigned int sync_interval_ms;
   unsigned int checkpoint_interval_ms;
   unsigned int checkpoint_timeout_ms;
@@ -243,9 +245,7 @@ typedef struct fleetd_counters {
   uint64_t alerts_published;
   uint64_t alert_publish_errors;
   uint64_t ingest_errors;     /* appends that failed: those messages are not durable */
-  uint64_t checkpoints;
-  uint64_t checkpoint_skipped; /* InfluxDB unhealthy or spool not empty */
-  uint64_t checkpoint_failures;
+  uint64_t checkpoint_skipped; /* flush mode: InfluxDB behind or unhealthy */
   uint64_t ticks;
   uint64_t reloads;
   uint64_t reload_failures;

@@ -12,13 +12,22 @@
  * log and logs the counters, so the tracker needs no lock. A second thread of
  * ours only fdatasyncs the ingest log, so intake never waits for the disk.
  *
- * Checkpoints. The writer has no per-line delivery confirmation; its flush()
- * waits until it is completely idle. So a checkpoint pauses intake: push
- * what was encoded, flush both writers (nothing new arrives meanwhile), and
- * only when both report everything delivered, checkpoint the highest
- * sequence number processed before the flush. While InfluxDB is unhealthy or
- * a spool holds data the checkpoint is skipped (the ingest log keeps
- * growing) rather than pausing intake for a flush that cannot finish.
+ * Checkpoints. The InfluxDB writer reports no per-line delivery (its flush()
+ * waits until it is completely idle), so fleetd confirms in one of two ways:
+ *
+ *   durable (default): the writers run in their durable mode, where a write
+ *     call returns only once its lines are in the writer's spool, which
+ *     survives a crash and is delivered by the next writer. A sequence number
+ *     is checkpointed once everything up to it was handed to both writers and
+ *     the spools' periodic fdatasync has had time to cover it (SPOOL_SYNC_MS),
+ *     so a power loss cannot leave a checkpoint ahead of spooled data. The
+ *     sync thread writes the checkpoint: intake never waits.
+ *   flush: only what InfluxDB itself confirmed. Intake pauses: push what was
+ *     encoded, flush both writers (nothing new arrives meanwhile) and, when
+ *     both report everything delivered, checkpoint the highest sequence
+ *     number processed before. It is tried only while the writers keep up
+ *     (healthy, spools empty, at most one batch queued); otherwise the
+ *     checkpoint waits and the ingest log grows.
  */
 #include "fleetd.h"
 
@@ -31,11 +40,17 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* Local buffers go to the writers at these sizes, or after PUSH_AGE_MS. */
-#define RAW_PUSH_BYTES (256u * 1024u)
+/* Local buffers go to the writers at half a writer batch (so that durable
+ * spool records, which a batch never splits, fill batches), at these sizes,
+ * or after PUSH_AGE_MS. */
+#define RAW_PUSH_BYTES (512u * 1024u)
 #define EV_PUSH_BYTES (64u * 1024u)
 #define PUSH_AGE_MS 100
 #define ZONES_FILE_MAX (256u * 1024u * 1024u)
+/* Durable checkpoints trail a push by this much: two periods of the spool's
+ * default fdatasync interval and some slack. */
+#define SPOOL_SYNC_MS (2 * (int64_t)FLEET_SPOOL_FSYNC_INTERVAL_DEFAULT + 1000)
+#define PUSH_RING 64
 
 struct fleetd {
   fleetd_config_t cfg;
@@ -54,6 +69,7 @@ struct fleetd {
 
   fleet_buf_t raw_buf, ev_buf, json_buf;
   uint64_t raw_pending, ev_pending; /* lines in the local buffers */
+  uint64_t push_lines;              /* push at this many raw lines */
   int64_t buf_since_ms;             /* when the buffers became non-empty (0: empty) */
   fleet_telemetry_t rec;
   fleet_telemetry_warnings_t warn;
@@ -66,11 +82,22 @@ struct fleetd {
   volatile int *stop;
 
   uint64_t last_seq; /* highest ingest-log sequence number fully processed */
-  uint64_t ckpt_seq; /* the checkpoint */
   bool ckpt_blocked; /* a writer refused lines: only a replay restores them */
-  bool ckpt_failing; /* the last flush for a checkpoint timed out */
+  bool ckpt_failing; /* flush mode: the last flush for a checkpoint timed out */
   int64_t next_ckpt_ms;
   unsigned int ckpt_backoff_ms;
+  /* durable mode: (sequence number, time) of recent pushes, oldest first */
+  struct {
+    uint64_t seq;
+    int64_t ms;
+  } ring[PUSH_RING];
+  unsigned int ring_head, ring_len;
+  uint64_t ring_last_seq;
+  atomic_uint_fast64_t ckpt_target; /* durable mode: for the sync thread */
+  atomic_uint_fast64_t ckpt_seq;    /* the checkpoint written */
+  atomic_uint_fast64_t checkpoints;
+  atomic_uint_fast64_t checkpoint_failures;
+  int64_t last_ckpt_ms;             /* sync thread */
 
   pthread_t sync_thread;
   bool sync_running;
@@ -163,6 +190,26 @@ static void mqtt_disconnected(int status, const char *detail, void *userdata)
 
 /* ---- writers ---------------------------------------------------------------- */
 
+/* Durable mode: everything up to last_seq is now in the writers' spools.
+ * Pushes closer than 100 ms share one entry, which bounds the ring; when it
+ * is full the push is not recorded and a later one covers it. */
+static void note_push(fleetd_t *d)
+{
+  int64_t now = fleetd_mono_ms();
+  if (d->ring_len) {
+    unsigned int last = (d->ring_head + d->ring_len - 1) % PUSH_RING;
+    if (now - d->ring[last].ms < 100)
+      return;
+  }
+  if (d->ring_len == PUSH_RING)
+    return;
+  unsigned int i = (d->ring_head + d->ring_len) % PUSH_RING;
+  d->ring[i].seq = d->last_seq;
+  d->ring[i].ms = now;
+  d->ring_len++;
+  d->ring_last_seq = d->last_seq;
+}
+
 static void push(fleetd_t *d)
 {
   struct {
@@ -203,13 +250,16 @@ static void push(fleetd_t *d)
     fleet_buf_clear(t[i].b);
   }
   d->buf_since_ms = 0;
+  if (!d->cfg.checkpoint_flush && !d->ckpt_blocked && d->last_seq > d->ring_last_seq)
+    note_push(d);
 }
 
 static void note_buffered(fleetd_t *d)
 {
   if (!d->buf_since_ms)
     d->buf_since_ms = fleetd_mono_ms();
-  if (d->raw_buf.len >= RAW_PUSH_BYTES || d->ev_buf.len >= EV_PUSH_BYTES)
+  if (d->raw_pending >= d->push_lines || d->raw_buf.len >= RAW_PUSH_BYTES ||
+      d->ev_buf.len >= EV_PUSH_BYTES)
     push(d);
 }
 
@@ -408,17 +458,34 @@ static int on_message(const fleet_mqtt_message_t *msg, void *userdata)
 
 /* ---- checkpoints ---------------------------------------------------------------- */
 
-static void checkpoint(fleetd_t *d, unsigned int timeout_ms)
+static int write_checkpoint(fleetd_t *d, uint64_t seq)
+{
+  if (seq <= atomic_load(&d->ckpt_seq))
+    return 0;
+  if (fleet_ingestlog_checkpoint(d->log, seq)) {
+    atomic_fetch_add(&d->checkpoint_failures, 1);
+    fleetd_log(FLEETD_ERROR, "cannot write the ingest log checkpoint", "component",
+               "ingest_log", "error", fleet_error_last(), NULL);
+    return -1;
+  }
+  atomic_store(&d->ckpt_seq, seq);
+  atomic_fetch_add(&d->checkpoints, 1);
+  return 0;
+}
+
+/* Flush mode: see the top of this file. */
+static void checkpoint_flush(fleetd_t *d, unsigned int timeout_ms)
 {
   uint64_t seq = d->last_seq;
-  if (seq <= d->ckpt_seq || d->ckpt_blocked)
+  if (seq <= atomic_load(&d->ckpt_seq) || d->ckpt_blocked)
     return;
   push(d);
   fleet_influx_writer_stats_t rs = FLEET_INFLUX_WRITER_STATS_INIT;
   fleet_influx_writer_stats_t es = FLEET_INFLUX_WRITER_STATS_INIT;
   fleet_influx_writer_get_stats(&rs, d->raw);
   fleet_influx_writer_get_stats(&es, d->events);
-  if (!rs.healthy || !es.healthy || rs.spool_records || es.spool_records) {
+  if (!rs.healthy || !es.healthy || rs.spool_records || es.spool_records ||
+      rs.queue_points + es.queue_points > d->cfg.batch_max_points) {
     d->c.checkpoint_skipped++;
     return;
   }
@@ -429,7 +496,7 @@ static void checkpoint(fleetd_t *d, unsigned int timeout_ms)
     rc = fleet_influx_writer_flush(d->events, left > 1 ? (unsigned int)left : 1u);
   }
   if (rc) {
-    d->c.checkpoint_failures++;
+    atomic_fetch_add(&d->checkpoint_failures, 1);
     if (!d->ckpt_failing)
       fleetd_log(FLEETD_WARN, "checkpoint postponed: InfluxDB did not confirm in time",
                  "component", "ingest_log", "error", fleet_error_last(), NULL);
@@ -440,26 +507,32 @@ static void checkpoint(fleetd_t *d, unsigned int timeout_ms)
     d->next_ckpt_ms = fleetd_mono_ms() + d->ckpt_backoff_ms;
     return;
   }
-  if (fleet_ingestlog_checkpoint(d->log, seq)) {
-    d->c.checkpoint_failures++;
-    fleetd_log(FLEETD_ERROR, "cannot write the ingest log checkpoint", "component",
-               "ingest_log", "error", fleet_error_last(), NULL);
+  if (write_checkpoint(d, seq))
     return;
-  }
   if (d->ckpt_failing)
     fleetd_log(FLEETD_INFO, "checkpoints resumed", "component", "ingest_log", NULL);
   d->ckpt_failing = false;
   d->ckpt_backoff_ms = 0;
-  d->ckpt_seq = seq;
-  d->c.checkpoints++;
 }
 
 static void maybe_checkpoint(fleetd_t *d, int64_t now)
 {
+  if (!d->cfg.checkpoint_flush) {
+    /* Hand the sync thread the newest push old enough to be on disk. */
+    uint64_t target = 0;
+    while (d->ring_len && d->ring[d->ring_head].ms <= now - SPOOL_SYNC_MS) {
+      target = d->ring[d->ring_head].seq;
+      d->ring_head = (d->ring_head + 1) % PUSH_RING;
+      d->ring_len--;
+    }
+    if (target > atomic_load(&d->ckpt_target))
+      atomic_store(&d->ckpt_target, target);
+    return;
+  }
   if (now < d->next_ckpt_ms)
     return;
   d->next_ckpt_ms = now + d->cfg.checkpoint_interval_ms;
-  checkpoint(d, d->cfg.checkpoint_timeout_ms);
+  checkpoint_flush(d, d->cfg.checkpoint_timeout_ms);
 }
 
 /* ---- ingest log sync thread --------------------------------------------------------- */
@@ -489,6 +562,13 @@ static void *sync_main(void *arg)
       fleetd_log(FLEETD_INFO, "ingest log sync works again", "component", "ingest_log", NULL);
     }
     failing = rc != 0;
+    uint64_t target = atomic_load(&d->ckpt_target);
+    int64_t now = fleetd_mono_ms();
+    if (target > atomic_load(&d->ckpt_seq) &&
+        now - d->last_ckpt_ms >= (int64_t)d->cfg.checkpoint_interval_ms) {
+      d->last_ckpt_ms = now;
+      write_checkpoint(d, target);
+    }
     pthread_mutex_lock(&d->sync_mu);
   }
   pthread_mutex_unlock(&d->sync_mu);
@@ -673,6 +753,7 @@ static int new_writer(fleet_influx_writer_t **out, fleetd_t *d, const char *db, 
   wo.gzip_level = (int)d->cfg.gzip_level;
   wo.spool_dir = spool;
   wo.spool_opts = &so;
+  wo.durable = !d->cfg.checkpoint_flush;
   wo.dead_letter_path = dead;
   wo.log_cb = influx_log;
   wo.log_userdata = (void *)tier;
@@ -745,8 +826,13 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
     d->lp_tags[d->n_lp_tags++] =
         (fleet_lp_tag_t){FLEET_HISTORY_TAG_DEVICE_TYPE, d->cfg.device_type};
   d->reject_rl.per_s = cfg->reject_log_per_s;
+  d->push_lines = cfg->batch_max_points > 1 ? cfg->batch_max_points / 2 : 1;
   d->error_rl.per_s = 5;
   atomic_init(&d->sync_errors, 0);
+  atomic_init(&d->ckpt_target, 0);
+  atomic_init(&d->ckpt_seq, 0);
+  atomic_init(&d->checkpoints, 0);
+  atomic_init(&d->checkpoint_failures, 0);
   fleet_telemetry_init(&d->rec, FLEET_TELEMETRY_VERSION);
   *out = d;
 
@@ -769,8 +855,9 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
   }
   fleet_ingestlog_stats_t ls = FLEET_INGESTLOG_STATS_INIT;
   fleet_ingestlog_get_stats(&ls, d->log);
-  d->ckpt_seq = ls.checkpoint_seq;
+  atomic_store(&d->ckpt_seq, ls.checkpoint_seq);
   d->last_seq = ls.checkpoint_seq;
+  d->ring_last_seq = ls.checkpoint_seq;
 
   if (fleet_zoneset_new(&d->zones) || load_zones(d, true))
     return -1;
@@ -802,9 +889,10 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
     return -1;
   if (new_mqtt(d))
     return -1;
+  d->next_ckpt_ms = fleetd_mono_ms() + d->cfg.checkpoint_interval_ms;
+  d->last_ckpt_ms = fleetd_mono_ms();
   if (start_sync(d))
     return -1;
-  d->next_ckpt_ms = fleetd_mono_ms() + d->cfg.checkpoint_interval_ms;
   return 0;
 }
 
@@ -855,8 +943,8 @@ int fleetd_replay(fleetd_t *d, volatile int *stop)
   fleetd_ll_u64(&l, "rejected", d->c.rejected);
   fleetd_ll_i64(&l, "ms", fleetd_mono_ms() - t0);
   fleetd_ll_end(&l);
-  if (!rc)
-    checkpoint(d, d->cfg.checkpoint_timeout_ms);
+  if (!rc && d->cfg.checkpoint_flush)
+    checkpoint_flush(d, d->cfg.checkpoint_timeout_ms);
   return 0;
 }
 
@@ -931,16 +1019,11 @@ int fleetd_shutdown(fleetd_t *d)
                  "for the next start",
                  "error", fleet_error_last(), NULL);
       result = -1;
-    } else if (!d->ckpt_blocked && seq > d->ckpt_seq && d->log) {
-      /* Everything up to `seq` is in InfluxDB or in a spool that the next
-       * writer delivers. */
-      if (fleet_ingestlog_checkpoint(d->log, seq) == 0) {
-        d->ckpt_seq = seq;
-        d->c.checkpoints++;
-      } else {
-        fleetd_log(FLEETD_ERROR, "cannot write the ingest log checkpoint", "error",
-                   fleet_error_last(), NULL);
-      }
+    } else if (!d->ckpt_blocked && d->log) {
+      /* Everything up to `seq` is in InfluxDB or in a spool (closed, so
+       * synced) that the next writer delivers. */
+      stop_sync(d);
+      write_checkpoint(d, seq);
     }
   }
   report_suppressed(d, INT64_MAX / 2);
@@ -1057,9 +1140,9 @@ void fleetd_log_stats(fleetd_t *d, const char *msg)
   }
   fleetd_ll_u64(&l, "ingest_errors", c->ingest_errors);
   fleetd_ll_u64(&l, "ingest_sync_errors", atomic_load(&d->sync_errors));
-  fleetd_ll_u64(&l, "checkpoints", c->checkpoints);
+  fleetd_ll_u64(&l, "checkpoints", atomic_load(&d->checkpoints));
   fleetd_ll_u64(&l, "checkpoint_skipped", c->checkpoint_skipped);
-  fleetd_ll_u64(&l, "checkpoint_failures", c->checkpoint_failures);
+  fleetd_ll_u64(&l, "checkpoint_failures", atomic_load(&d->checkpoint_failures));
   if (d->mqtt) {
     fleet_mqtt_stats_t s = FLEET_MQTT_STATS_INIT;
     if (fleet_mqtt_stats(&s, d->mqtt) == 0) {

@@ -1,14 +1,19 @@
 #!/bin/sh
-# fleetd killed with SIGKILL while lines are still in its writers' memory and
-# past its last checkpoint, more messages queued at the broker meanwhile: after
-# a restart (ingest log replay + the persistent session) InfluxDB holds every
-# message exactly once.
+# fleetd killed with SIGKILL while lines wait in its writers (in memory and,
+# in the durable checkpoint mode, in their spools) and past its last
+# checkpoint, more messages queued at the broker meanwhile: after a restart
+# (ingest log replay, spool replay, the persistent session) InfluxDB holds
+# every message exactly once.
+#
+#   test_fleetd_crash.sh [durable|flush]   the ingest_log.checkpoint mode
 set -eu
 . "$(dirname "$0")/fleetd_common.sh"
+mode=${1:-durable}
 
 start_servers
-# Long writer batches and checkpoints: the kill finds plenty in memory only.
-opts="--set influx.flush_interval_ms=4000 --set ingest_log.checkpoint_interval_ms=60000"
+# Long writer batches and checkpoints: the kill finds plenty undelivered.
+opts="--set ingest_log.checkpoint=$mode --set influx.flush_interval_ms=4000
+  --set ingest_log.checkpoint_interval_ms=60000"
 start_fleetd fd $opts
 
 load --vehicles 50 --count 20000 --interval 2 --end-ago 60 "$T/load.tsv"
