@@ -1179,6 +1179,7 @@ struct fleetswig_ruleset {};
 %ignore fleet_tripdet_flush;
 %ignore fleet_tripdet_stats;
 %ignore fleet_tripdet_stats_t;
+%ignore fleet_trip_params_validate;
 %include <fleet/trip.h>
 
 %inline %{
@@ -1193,7 +1194,6 @@ fleet_status_t fleet_trip_params_check(const fleet_trip_params_t *params)
   return (fleet_status_t)fleetswig_keep(fleet_trip_params_validate(params));
 }
 %}
-%ignore fleet_trip_params_validate;
 
 %{
 typedef struct fleetswig_tripdet {
@@ -1310,6 +1310,7 @@ struct fleetswig_tripdet {};
 %ignore fleet_downsampler_flush;
 %ignore fleet_downsampler_stats;
 %ignore fleet_downsample_stats;
+%ignore fleet_downsample_params_validate;
 %include <fleet/downsample.h>
 
 %inline %{
@@ -1324,7 +1325,6 @@ fleet_status_t fleet_downsample_params_check(const fleet_downsample_params_t *ds
   return (fleet_status_t)fleetswig_keep(fleet_downsample_params_validate(ds_params));
 }
 %}
-%ignore fleet_downsample_params_validate;
 
 %{
 typedef struct fleetswig_downsampler {

@@ -200,7 +200,7 @@ class History(Handle, _swig.History):
         """Run a statement whose rows are not needed (CREATE, DROP...)."""
         _fleet.History_query(self, db, influxql, None)
 
-    def positions(self, start: TimeLike, end: TimeLike, vehicles: Any = None,
+    def positions(self, start: TimeLike, end: TimeLike, vehicles: Any = None,  # type: ignore[override]
                   tier: str = "auto", limit: int = 0) -> RecordList:
         """Stored positions in [start, end), oldest first, as
         :class:`fleet.Position` records; tier "auto", "raw" or "hourly"."""
@@ -208,8 +208,8 @@ class History(Handle, _swig.History):
         _fleet.History_positions(self, _filter(start, end, vehicles, tier, limit), out.append)
         return out
 
-    def last_positions(self, start: Optional[TimeLike] = None, end: Optional[TimeLike] = None,
-                       vehicles: Any = None) -> RecordList:
+    def last_positions(self, start: Optional[TimeLike] = None,  # type: ignore[override]
+                       end: Optional[TimeLike] = None, vehicles: Any = None) -> RecordList:
         """The most recent raw position of each vehicle (in vehicle id order);
         without a range, over the raw tier's whole retention."""
         out = RecordList()

@@ -86,6 +86,22 @@ def _ms(seconds: float) -> int:
     return max(0, min(int(seconds * 1000), 2**31 - 1))
 
 
+def _status_callback(user: Optional[Callable[..., Any]], connect: bool) -> Optional[Callable[..., Any]]:
+    """Adapt a user's on_connect(error, session_present) / on_disconnect(error)
+    to the C callbacks, which get a status code and a detail text."""
+    if user is None:
+        return None
+    fn: Callable[..., Any] = user
+    if connect:
+        def on_connect(status: int, session_present: bool, detail: str) -> None:
+            fn(error_class(status)(detail) if status else None, session_present)
+        return on_connect
+
+    def on_disconnect(status: int, detail: str) -> None:
+        fn(error_class(status)(detail) if status else None)
+    return on_disconnect
+
+
 class MqttClient(Handle, _swig.MqttClient):
     """An MQTT client (persistent sessions, QoS 1, reconnection with
     backoff, TLS, shared subscriptions, partitions).
@@ -120,14 +136,8 @@ class MqttClient(Handle, _swig.MqttClient):
             topics = [topics]
         opts = dict(options, url=url, client_id=client_id, clean_session=clean_session,
                     topics=list(topics) if topics else None)
-        connect_cb = disconnect_cb = None
-        if on_connect is not None:
-            def connect_cb(status: int, session_present: bool, detail: str) -> None:
-                on_connect(error_class(status)(detail) if status else None, session_present)
-        if on_disconnect is not None:
-            def disconnect_cb(status: int, detail: str) -> None:
-                on_disconnect(error_class(status)(detail) if status else None)
-        super().__init__(opts, on_message, connect_cb, disconnect_cb, on_log)
+        super().__init__(opts, on_message, _status_callback(on_connect, True),
+                         _status_callback(on_disconnect, False), on_log)
 
     def start(self) -> None:  # type: ignore[override]
         """Run the client on its own thread (returns at once; it connects,

@@ -296,6 +296,31 @@ class Trip(Record):
     are None unless both end fixes reported them.
     """
 
+    event: str
+    vehicle_id: str
+    start_ns: int
+    start_lat: float
+    start_lng: float
+    end_ns: int
+    end_lat: float
+    end_lng: float
+    duration_s: float
+    distance_m: float
+    gps_distance_m: float
+    moving_s: float
+    idle_s: float
+    max_speed_kmh: float
+    avg_speed_kmh: float
+    avg_moving_speed_kmh: float
+    fuel_l: float
+    start_odometer_km: Optional[float]
+    end_odometer_km: Optional[float]
+    start_fuel_pct: Optional[float]
+    end_fuel_pct: Optional[float]
+    fixes: int
+    flags: int
+    end_reason: str
+
     type = "trip"
 
     @property
@@ -325,6 +350,15 @@ class Trip(Record):
 class Stop(Record):
     """A stop between two trips (trip.h's fleet_stop_t): start_ns, end_ns,
     duration_s, where it started (lat, lng) and flags."""
+
+    event: str
+    vehicle_id: str
+    start_ns: int
+    end_ns: int
+    duration_s: float
+    lat: float
+    lng: float
+    flags: int
 
     type = "stop"
 
@@ -356,10 +390,39 @@ class Alert(Record):
     """An alert raised by a rule: rule_id, rule_type, severity, message,
     value, limit, zone_id and zone_name (zone rules)."""
 
+    rule_id: str
+    rule_type: str
+    severity: str
+    message: str
+    value: float
+    limit: float
+    zone_id: Optional[str]
+    zone_name: Optional[str]
+
 
 class Hourly(Record):
     """One vehicle-hour of aggregates (downsample.h's fleet_hourly_t);
     optional figures (speeds, fuel, battery) are None when not reported."""
+
+    vehicle_id: str
+    hour_ns: int
+    revision: int
+    count: int
+    speed_count: int
+    speed_mean_kmh: Optional[float]
+    speed_max_kmh: Optional[float]
+    distance_m: float
+    gps_distance_m: float
+    moving_s: float
+    idle_s: float
+    last_ts_ns: int
+    last_lat: float
+    last_lng: float
+    fuel_min_pct: Optional[float]
+    fuel_max_pct: Optional[float]
+    battery_min_v: Optional[float]
+    battery_max_v: Optional[float]
+    present: int
 
     @property
     def hour(self) -> _dt.datetime:
@@ -372,6 +435,21 @@ class TrackerEvent(Record):
     that do not belong to the type are None: zone_key / zone_id / zone_name /
     dwell_s (zones), trip, stop, alert, record (the late fix), hourly."""
 
+    type: str
+    vehicle_id: str
+    ts_ns: int
+    lat: float
+    lng: float
+    zone_key: Optional[int]
+    zone_id: Optional[str]
+    zone_name: Optional[str]
+    dwell_s: Optional[float]
+    trip: Optional[Trip]
+    stop: Optional[Stop]
+    alert: Optional[Alert]
+    record: Optional[Telemetry]
+    hourly: Optional[Hourly]
+
     @property
     def ts(self) -> _dt.datetime:
         return from_ns(self.ts_ns)
@@ -382,6 +460,18 @@ class VehicleState(Record):
     heading, ignition, status ("moving", "idle", "stopped", "offline"),
     in_trip, the number of zones it is in and its accepted fixes."""
 
+    vehicle_id: str
+    ts_ns: int
+    lat: float
+    lng: float
+    speed: Optional[float]
+    heading: Optional[float]
+    ignition: Optional[bool]
+    status: str
+    in_trip: bool
+    zones: int
+    fixes: int
+
     @property
     def ts(self) -> _dt.datetime:
         return from_ns(self.ts_ns)
@@ -391,6 +481,11 @@ class Position(Telemetry):
     """A stored position read back from InfluxDB: a Telemetry record plus
     ``tier`` ("raw" or "hourly"), the ``fleet_id`` and ``device_type`` tags
     and, for the hourly tier, ``hourly`` (a dict of the hour's aggregates)."""
+
+    tier: str
+    fleet_id: str
+    device_type: str
+    hourly: Optional[Dict[str, Any]]
 
     def to_dict(self, ts: str = "iso") -> Dict[str, Any]:  # type: ignore[override]
         out = super().to_dict(ts)
@@ -405,18 +500,61 @@ class Position(Telemetry):
 class HistoryTrip(Record):
     """A finished trip as stored in the ``trips`` measurement."""
 
+    vehicle_id: str
+    start_ns: int
+    end_ns: int
+    distance_m: float
+    duration_s: float
+    moving_s: float
+    idle_s: float
+    max_speed_kmh: float
+    avg_speed_kmh: float
+    fuel_l: Optional[float]
+    start_lat: float
+    start_lng: float
+    end_lat: float
+    end_lng: float
+
 
 class ZoneEvent(Record):
     """A zone transition as stored in ``geofence_events``."""
+
+    vehicle_id: str
+    ts_ns: int
+    zone_id: str
+    zone_name: Optional[str]
+    event: str
+    dwell_s: Optional[float]
+    lat: Optional[float]
+    lng: Optional[float]
 
 
 class HistoryAlert(Record):
     """An alert as stored in ``alerts``."""
 
+    vehicle_id: str
+    ts_ns: int
+    rule: str
+    type: str
+    severity: str
+    message: str
+    value: float
+    limit: float
+    zone_id: Optional[str]
+    zone_name: Optional[str]
+    lat: Optional[float]
+    lng: Optional[float]
+
 
 class Row(Record):
     """One row of an InfluxQL result: ``statement``, ``measurement``,
     ``tags`` (a dict), ``time_ns`` and ``values`` (column -> value)."""
+
+    statement: int
+    measurement: str
+    tags: Dict[str, str]
+    time_ns: int
+    values: Dict[str, Any]
 
 
 def _register(classes: Iterable[type]) -> None:

@@ -74,15 +74,18 @@ def _rule_from_c(rule: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _coerce(rec: RecordInput, vehicle_id: Optional[str] = None) -> Any:
-    if vehicle_id is not None:
-        if isinstance(rec, (str, bytes, bytearray)):
-            rec = _fleet.telemetry_parse(rec)
-        elif isinstance(rec, Mapping):
-            rec = Telemetry.from_dict(rec)
-        if not rec.vehicle_id:
-            rec = rec.copy()
-            rec.vehicle_id = vehicle_id
-    return rec
+    if vehicle_id is None:
+        return rec
+    if isinstance(rec, (str, bytes, bytearray)):
+        out: Telemetry = _fleet.telemetry_parse(rec)
+    elif isinstance(rec, Mapping):
+        out = Telemetry.from_dict(rec)
+    else:
+        out = rec
+    if not out.vehicle_id:
+        out = out.copy()
+        out.vehicle_id = vehicle_id
+    return out
 
 
 def _blank(rec: Any) -> bool:
@@ -119,11 +122,10 @@ class RuleSet(Handle, _swig.RuleSet):
     def __init__(self, rules: Optional[Union[str, bytes, List[Dict[str, Any]], Dict[str, Any]]] = None) -> None:
         super().__init__()
         if rules is not None:
-            if isinstance(rules, (str, bytes)):
-                rules = json.loads(rules)
-            if isinstance(rules, Mapping):
-                rules = rules.get("rules", [])
-            for r in rules:  # type: ignore[union-attr]
+            items: Any = json.loads(rules) if isinstance(rules, (str, bytes)) else rules
+            if isinstance(items, Mapping):
+                items = items.get("rules", [])
+            for r in items:
                 self.add(r)
 
     @classmethod

@@ -78,7 +78,7 @@ class Zone(Handle, _swig.Zone):
         """The GeoJSON properties, as loaded (a new dict each time)."""
         return json.loads(_fleet.Zone_properties_json(self))
 
-    @property
+    @property  # type: ignore[override]
     def bbox(self) -> Tuple[float, float, float, float]:
         """A conservative bounding box (min_lat, min_lng, max_lat, max_lng);
         across the antimeridian min_lng > max_lng."""
