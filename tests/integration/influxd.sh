@@ -16,18 +16,11 @@
 # C tests call it with system() or posix_spawn() and read DIR/url.
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+
 INFLUXD=${INFLUXD:-influxd}
-PY=${FLEET_PYTHON:-/usr/bin/python3}
 
 die() { echo "influxd.sh: $*" >&2; exit 1; }
-
-free_port() {
-  "$PY" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 write_conf() {
   dir=$1 http_port=$2 rpc_port=$3
@@ -68,21 +61,17 @@ EOF
 }
 
 running() {
-  [ -f "$1/influxd.pid" ] && kill -0 "$(cat "$1/influxd.pid")" 2>/dev/null
+  pid_alive "$1/influxd.pid"
+}
+
+# ping_ok URL: the server answers /ping with 204.
+ping_ok() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1/ping" 2>/dev/null || true)" = 204 ]
 }
 
 # Wait until /ping answers 204 (bounded: 20 s), or the process died.
 wait_ping() {
-  dir=$1 url=$(cat "$1/url")
-  i=0
-  while [ $i -lt 200 ]; do
-    running "$dir" || return 1
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url/ping" 2>/dev/null || true)
-    [ "$code" = 204 ] && return 0
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
+  wait_ready "$1/influxd.pid" 200 ping_ok "$(cat "$1/url")"
 }
 
 start() {
@@ -114,19 +103,7 @@ start() {
 }
 
 stop() {
-  dir=$1
-  [ -f "$dir/influxd.pid" ] || return 0
-  pid=$(cat "$dir/influxd.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-      sleep 0.1
-      i=$((i + 1))
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/influxd.pid"
+  stop_pid "$1/influxd.pid" TERM
 }
 
 [ $# -eq 2 ] || die "usage: influxd.sh start|stop|url DIR"

@@ -40,18 +40,12 @@
 # C tests call it with system() or posix_spawn() and read DIR/port.
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 PY=${FLEET_PYTHON:-/usr/bin/python3}
 
 die() { echo "mosquitto.sh: $*" >&2; exit 1; }
-
-free_port() {
-  "$PY" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 # The test PKI: a CA and a server certificate, made once per DIR.
 make_pki() {
@@ -158,25 +152,20 @@ EOF
 }
 
 running() {
-  [ -f "$1/mosquitto.pid" ] && kill -0 "$(cat "$1/mosquitto.pid")" 2>/dev/null
+  pid_alive "$1/mosquitto.pid"
 }
 
-# Wait until the broker logs that it listens, and the port accepts (bounded: 10 s).
-wait_listening() {
-  dir=$1 port=$(cat "$1/port")
-  i=0
-  while [ $i -lt 100 ]; do
-    running "$dir" || return 1
-    if "$PY" -c 'import socket, sys
+# port_open PORT: 127.0.0.1:PORT accepts a connection.
+port_open() {
+  "$PY" -c 'import socket, sys
 s = socket.socket()
 s.settimeout(0.5)
-sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$port" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1" 2>/dev/null
+}
+
+# Wait until the port accepts (bounded: 10 s), or the process died.
+wait_listening() {
+  wait_ready "$1/mosquitto.pid" 100 port_open "$(cat "$1/port")"
 }
 
 start() {
@@ -216,21 +205,7 @@ start() {
 }
 
 stop() {
-  dir=$1 sig=${2:-TERM}
-  [ -f "$dir/mosquitto.pid" ] || return 0
-  pid=$(cat "$dir/mosquitto.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "-$sig" "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-      sleep 0.1
-      i=$((i + 1))
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    # Reap it when it is our child, so the port is free for a restart.
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/mosquitto.pid"
+  stop_pid "$1/mosquitto.pid" "${2:-TERM}"
 }
 
 [ $# -ge 2 ] || die "usage: mosquitto.sh start|stop|kill|restart|port|url|tls-port|cert DIR [...]"

@@ -35,42 +35,8 @@ trap cleanup EXIT
 URL=$(sh "$HARNESS" start "$tmp/influxd")
 export FLEET_INFLUX_URL="$URL"
 
-passed=0
-failed=0
-what=""
-pass() { passed=$((passed + 1)); }
-fail() {
-  echo "FAIL: $what: $1" >&2
-  failed=$((failed + 1))
-}
+. "$(dirname "$0")/lib.sh"
 
-# run CMD...: keep stdout, stderr and the exit status.
-run() {
-  what="$*"
-  set +e
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  set -e
-}
-expect_rc() {
-  if [ "$rc" -eq "$1" ]; then pass; else
-    fail "exit status $rc, expected $1"
-    sed 's/^/  stderr: /' "$tmp/err" | head -20 >&2
-  fi
-}
-# expect_out FILE: stdout equals the here-document.
-expect_out() {
-  cat >"$tmp/want"
-  if cmp -s "$tmp/want" "$1"; then pass; else
-    fail "unexpected $(basename "$1")"
-    diff "$tmp/want" "$1" | head -20 >&2 || true
-  fi
-}
-expect_grep() { # expect_grep FILE PATTERN COUNT (fixed string)
-  local n
-  n=$(grep -cF -- "$2" "$1" || true)
-  if [ "$n" -eq "$3" ]; then pass; else fail "'$2' found $n times in $(basename "$1"), expected $3"; fi
-}
 query() { # query DB INFLUXQL: the JSON answer
   curl -s -G "$URL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
 }
@@ -85,7 +51,7 @@ iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 # ---- influx init ---------------------------------------------------------------
 run "$F" influx init
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 telemetry_raw: created (retention policy autogen, duration 7d, default)
 telemetry_downsampled: created (retention policy autogen, duration 365d, default)
 EOF
@@ -95,7 +61,7 @@ query telemetry_downsampled 'SHOW RETENTION POLICIES ON telemetry_downsampled' >
 expect_grep "$tmp/rp" '["autogen","8760h0m0s","168h0m0s",1,true]' 1
 run "$F" influx init
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 telemetry_raw: unchanged (retention policy autogen, duration 7d, default)
 telemetry_downsampled: unchanged (retention policy autogen, duration 365d, default)
 EOF
@@ -106,7 +72,7 @@ expect_grep "$tmp/rp" '"values":[["autogen","168h0m0s","24h0m0s",1,true]]' 1
 run "$F" influx init --raw-db t2_raw --raw-rp r3d --raw-duration 3d \
   --downsampled-db t2_ds --downsampled-rp y1 --downsampled-duration 52w
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 t2_raw: created (retention policy r3d, duration 3d, default)
 t2_ds: created (retention policy y1, duration 364d, default)
 EOF
@@ -118,7 +84,7 @@ expect_grep "$tmp/rp" '["y1","8736h0m0s","168h0m0s",1,true]' 1
 run "$F" influx init --raw-db t2_raw --raw-rp r3d --raw-duration 1d \
   --downsampled-db t2_ds --downsampled-rp y1 --downsampled-duration 52w
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 t2_raw: retention changed (retention policy r3d, duration 1d, default)
 t2_ds: unchanged (retention policy y1, duration 364d, default)
 EOF
@@ -128,14 +94,14 @@ expect_grep "$tmp/rp" '["r3d","24h0m0s","1h0m0s",1,true]' 1
 # v3 and v2: the equivalent commands.
 run "$F" influx init --influx http://db.example:8181 --influx-api v3
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 influxdb3 create database --host http://db.example:8181 --retention-period 7d telemetry_raw
 influxdb3 create database --host http://db.example:8181 --retention-period 365d telemetry_downsampled
 EOF
 run "$F" influx init --influx http://db.example:8086 --influx-api v2 --org 'my org' \
   --downsampled-duration INF
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 influx bucket create --host http://db.example:8086 --org 'my org' --name telemetry_raw --retention 7d
 influx v1 dbrp create --host http://db.example:8086 --org 'my org' --db telemetry_raw --rp autogen --default --bucket-id BUCKET_ID_OF_telemetry_raw
 influx bucket create --host http://db.example:8086 --org 'my org' --name telemetry_downsampled --retention 0
@@ -178,19 +144,19 @@ printf 'tok-3\n' >"$tmp/v3token"
 run "$F" influx init --influx "$V3" --influx-api v3 --apply --token-file "$tmp/v3token" \
   --downsampled-duration INF
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 telemetry_raw: created (retention 7d)
 telemetry_downsampled: created (retention INF)
 EOF
 run "$F" influx init --influx "$V3" --influx-api v3 --apply --token-file "$tmp/v3token"
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 telemetry_raw: exists already (InfluxDB 3 cannot change its retention; asked for 7d)
 telemetry_downsampled: exists already (InfluxDB 3 cannot change its retention; asked for 365d)
 EOF
 kill "$v3pid" 2>/dev/null || true
 wait "$v3pid" 2>/dev/null || true
-expect_out "$tmp/v3.log" <<'EOF'
+expect_file "$tmp/v3.log" v3.log <<'EOF'
 {"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_raw\",\"retention_period\":\"7d\"}"}
 {"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_downsampled\"}"}
 {"path": "/api/v3/configure/database", "auth": "Bearer tok-3", "type": "application/json", "body": "{\"db\":\"telemetry_raw\",\"retention_period\":\"7d\"}"}
@@ -220,7 +186,7 @@ expect_rc 2
 "$F" influx init --raw-db hx_fx --downsampled-db hx_fx_ds --raw-duration INF >/dev/null
 run "$F" import --db hx_fx "$FX_JSON" "$FX_CSV"
 expect_rc 1
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 import: 16 records: 7 stored, 9 rejected (9 invalid, 0 refused by InfluxDB)
 EOF
 expect_grep "$tmp/err" "rejected" 9
@@ -276,26 +242,29 @@ for g, w in zip(got, want):
         sys.exit("mismatch:\n got  %r\n want %r" % (g, w))
 EOF
 what="export equals the fixture's valid records"
-if "$PY" "$tmp/check_export.py" "$FX_JSON" "$tmp/export.jsonl"; then pass; else fail "see above"; fi
+checks=$((checks + 1))
+"$PY" "$tmp/check_export.py" "$FX_JSON" "$tmp/export.jsonl" || fail "see above"
 
 # Selected vehicles only.
 run "$F" export --db hx_fx $DAY --vehicle v-002 --vehicle truck_7.A
 expect_rc 0
 grep -c '"vehicle_id":"v-002"\|"vehicle_id":"truck_7.A"' "$tmp/out" >"$tmp/n" || true
 what="export --vehicle"
-[ "$(cat "$tmp/n")" = 3 ] && [ "$(wc -l <"$tmp/out")" -eq 3 ] && pass || fail "$(cat "$tmp/out")"
+checks=$((checks + 1))
+{ [ "$(cat "$tmp/n")" = 3 ] && [ "$(wc -l <"$tmp/out")" -eq 3 ]; } || fail "$(cat "$tmp/out")"
 
 # The export re-imports and exports again byte for byte.
 "$F" influx init --raw-db hx_copy --downsampled-db hx_copy_ds --raw-duration INF >/dev/null
 run "$F" import --db hx_copy "$tmp/export.jsonl"
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 import: 7 records: 7 stored, 0 rejected (0 invalid, 0 refused by InfluxDB)
 EOF
 run "$F" export --db hx_copy $DAY
 expect_rc 0
 what="re-imported export is identical"
-cmp -s "$tmp/out" "$tmp/export.jsonl" && pass || fail "$(diff "$tmp/export.jsonl" "$tmp/out")"
+checks=$((checks + 1))
+cmp -s "$tmp/out" "$tmp/export.jsonl" || fail "$(diff "$tmp/export.jsonl" "$tmp/out")"
 
 # CSV export holds the same values as the JSON export.
 run "$F" export --db hx_fx $DAY --format csv --output "$tmp/export.csv"
@@ -323,20 +292,23 @@ for r, o in zip(rows, objs):
             assert float(v) == o[k], (k, v, o)
 EOF
 what="CSV export matches the JSON export"
-if "$PY" "$tmp/check_csv.py" "$tmp/export.csv" "$tmp/export.jsonl"; then pass; else fail "see above"; fi
+checks=$((checks + 1))
+"$PY" "$tmp/check_csv.py" "$tmp/export.csv" "$tmp/export.jsonl" || fail "see above"
 what="CSV export header"
-[ "$(head -1 "$tmp/export.csv")" = "vehicle_id,ts,lat,lng,speed,heading,ignition,odometer,battery_v,engine_temp,fuel_level,driver_id,fleet_id,device_type,extras" ] && pass || fail "$(head -1 "$tmp/export.csv")"
+checks=$((checks + 1))
+[ "$(head -1 "$tmp/export.csv")" = "vehicle_id,ts,lat,lng,speed,heading,ignition,odometer,battery_v,engine_temp,fuel_level,driver_id,fleet_id,device_type,extras" ] || fail "$(head -1 "$tmp/export.csv")"
 
 # history --json equals the export's lines of that vehicle; CSV and GPX.
 run "$F" history v-001 --db hx_fx $DAY --json --tier raw
 expect_rc 0
 grep '"vehicle_id":"v-001"' "$tmp/export.jsonl" >"$tmp/want.v1"
 what="history --json"
-cmp -s "$tmp/out" "$tmp/want.v1" && pass || fail "$(diff "$tmp/want.v1" "$tmp/out")"
+checks=$((checks + 1))
+cmp -s "$tmp/out" "$tmp/want.v1" || fail "$(diff "$tmp/want.v1" "$tmp/out")"
 expect_grep "$tmp/err" "history: 2 points of v-001 from the raw tier" 1
 run "$F" history v-002 --db hx_fx $DAY --csv --tier raw
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 vehicle_id,ts,lat,lng,speed,heading,ignition,odometer,battery_v,engine_temp,fuel_level,driver_id,fleet_id,device_type,extras
 v-002,2026-05-21T10:32:00.000001Z,-89.999999,179.999999,0,359.5,false,,,-40,,,f2,obd,
 v-002,2026-05-21T10:34:00Z,1e-07,-1e-07,299.99,,,,,,,,,,"{""big"":12345678901234,""neg"":-0.5}"
@@ -360,11 +332,13 @@ assert got == want, got
 assert not doc.getElementsByTagName("ele")
 EOF
 what="GPX is well-formed GPX 1.1 with the track"
-if "$PY" "$tmp/check_gpx.py" "$tmp/v1.gpx"; then pass; else fail "see above"; fi
+checks=$((checks + 1))
+"$PY" "$tmp/check_gpx.py" "$tmp/v1.gpx" || fail "see above"
 run "$F" history nobody --db hx_fx $DAY --gpx --tier raw
 expect_rc 0
 what="empty GPX parses"
-if "$PY" -c 'import sys; from xml.dom import minidom; d = minidom.parse(sys.argv[1]); assert not d.getElementsByTagName("trkpt")' "$tmp/out"; then pass; else fail "bad XML"; fi
+checks=$((checks + 1))
+"$PY" -c 'import sys; from xml.dom import minidom; d = minidom.parse(sys.argv[1]); assert not d.getElementsByTagName("trkpt")' "$tmp/out" || fail "bad XML"
 run "$F" history nobody --db hx_fx $DAY
 expect_rc 0
 expect_grep "$tmp/out" "vehicle_id,ts" 1
@@ -384,7 +358,7 @@ expect_grep "$tmp/err" "database not found: no_such_db" 1
 # telemetry_raw keeps 7 days: the fixture's May points are refused.
 run "$F" import "$FX_JSON"
 expect_rc 1
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 import: 11 records: 0 stored, 11 rejected (6 invalid, 5 refused by InfluxDB)
 EOF
 for n in 1 2 3 4 5; do
@@ -418,7 +392,8 @@ run "$F" history tier-v --from "$(iso $((now - 3 * 86400)))" --to "$TO"
 expect_rc 0
 expect_grep "$tmp/err" "history: 70 points of tier-v from the hourly tier" 1
 what="hourly CSV header"
-[ "$(head -1 "$tmp/out")" = "vehicle_id,ts,lat,lng,samples,last_ts,speed_mean,speed_max,distance_m,moving_s,idle_s,fuel_min,fuel_max,battery_min,battery_max,fleet_id,device_type" ] && pass || fail "$(head -1 "$tmp/out")"
+checks=$((checks + 1))
+[ "$(head -1 "$tmp/out")" = "vehicle_id,ts,lat,lng,samples,last_ts,speed_mean,speed_max,distance_m,moving_s,idle_s,fuel_min,fuel_max,battery_min,battery_max,fleet_id,device_type" ] || fail "$(head -1 "$tmp/out")"
 # From the start of the hour two hours before this one: exactly two hourly points.
 run "$F" history tier-v --from "$(iso $((hour - 7200)))" --to "$TO" --tier hourly --json
 expect_rc 0
@@ -467,7 +442,7 @@ expect_grep "$tmp/out" "2 lines), earliest point 2026-05-21T10:28:20Z" 1
 "$F" influx init --raw-db hx_spool --downsampled-db hx_spool_ds --raw-duration INF >/dev/null
 run "$F" spool replay --spool-dir "$tmp/spool" --db hx_spool --timeout-ms 20000
 expect_rc 0
-expect_out "$tmp/out" <<'EOF'
+expect_stdout <<'EOF'
 replay: 2 batches replayed, 3 points stored, 0 refused by InfluxDB, 0 records left in the spool
 EOF
 run "$F" history spool-v --db hx_spool $DAY --tier raw
@@ -481,5 +456,4 @@ expect_rc 1
 run "$F" spool status
 expect_rc 2
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -22,55 +22,9 @@ PY=${FLEET_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-failures=0
-checks=0
 trip_opts=(--min-trip-duration 60 --min-trip-distance 200 --min-parking 300 --max-gap 3600)
 
-# run CMD... : runs it with stdin from $tmp/in (empty unless set), keeps stdout,
-# stderr and the exit status.
-run() {
-  [ -f "$tmp/in" ] || : >"$tmp/in"
-  set +e
-  "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  set -e
-  rm -f "$tmp/in"
-  what="$*"
-}
-
-fail() {
-  echo "FAIL: $what: $1" >&2
-  failures=$((failures + 1))
-}
-
-expect_rc() {
-  checks=$((checks + 1))
-  [ "$rc" -eq "$1" ] || { fail "exit status $rc, expected $1"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-# expect_stdout FILE, or the here-document on stdin.
-expect_stdout() {
-  checks=$((checks + 1))
-  if [ $# -gt 0 ]; then cp "$1" "$tmp/want"; else cat >"$tmp/want"; fi
-  diff -u "$tmp/want" "$tmp/out" >"$tmp/diff" || { fail "unexpected stdout"; sed 's/^/  /' "$tmp/diff" >&2; }
-}
-
-expect_stderr_has() {
-  checks=$((checks + 1))
-  grep -qF -- "$1" "$tmp/err" || { fail "stderr lacks '$1'"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-expect_stderr_lines() {
-  checks=$((checks + 1))
-  local n
-  n=$(wc -l <"$tmp/err")
-  [ "$n" -eq "$1" ] || { fail "$n lines on stderr, expected $1"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-expect_stdout_has() {
-  checks=$((checks + 1))
-  grep -qF -- "$1" "$tmp/out" || { fail "stdout lacks '$1'"; sed 's/^/  stdout: /' "$tmp/out" >&2; }
-}
+. "$(dirname "$0")/lib.sh"
 
 # ---- trips ----
 
@@ -326,5 +280,4 @@ else
   echo "note: $traces not present, real-trace checks skipped"
 fi
 
-echo "$checks checks, $failures failures"
-[ "$failures" -eq 0 ]
+finish

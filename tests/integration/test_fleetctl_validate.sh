@@ -10,47 +10,7 @@ sample="$FLEET_TEST_DATA_DIR/sample-payloads.jsonl"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-failures=0
-checks=0
-
-# run CMD... : runs it with stdin from $tmp/in (empty unless set), keeps stdout,
-# stderr and the exit status.
-run() {
-  [ -f "$tmp/in" ] || : >"$tmp/in"
-  set +e
-  "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  set -e
-  rm -f "$tmp/in"
-  what="$*"
-}
-
-fail() {
-  echo "FAIL: $what: $1" >&2
-  failures=$((failures + 1))
-}
-
-expect_rc() {
-  checks=$((checks + 1))
-  [ "$rc" -eq "$1" ] || { fail "exit status $rc, expected $1"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-# expect_stdout / expect_stderr: compare with the here-document on stdin.
-expect_file() {
-  checks=$((checks + 1))
-  cat >"$tmp/want"
-  diff -u "$tmp/want" "$1" >"$tmp/diff" || { fail "unexpected $2"; sed 's/^/  /' "$tmp/diff" >&2; }
-}
-expect_stdout() { expect_file "$tmp/out" stdout; }
-expect_stderr() { expect_file "$tmp/err" stderr; }
-
-expect_stderr_has() {
-  checks=$((checks + 1))
-  grep -qF -- "$1" "$tmp/err" || { fail "stderr lacks '$1'"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-# input TEXT: the next run's standard input (printf format, so \n and \000 work).
-input() { printf "$1" >"$tmp/in"; }
+. "$(dirname "$0")/lib.sh"
 
 # ---- validate, text mode, the sample file ----
 run "$fleetctl" validate "$sample"
@@ -282,8 +242,4 @@ checks=$((checks + 1))
 grep -Eq '^fleetctl [0-9]+\.[0-9]+\.[0-9]+ \(libfleet [0-9]+\.[0-9]+\.[0-9]+\)$' "$tmp/out" ||
   fail "unexpected version line: $(cat "$tmp/out")"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures of $checks checks failed" >&2
-  exit 1
-fi
-echo "all $checks checks passed"
+finish
