@@ -1055,6 +1055,10 @@ static int confirm_upgrade(fleet_ws_t *gw, struct lws *wsi, const char *proto)
     return -1;
   strcpy(txn->method, "GET");
   txn->path = hdr_dup(wsi, WSI_TOKEN_GET_URI);
+  /*
+   * Only WebSocket. An h2c upgrade cannot be ignored from here (lws would
+   * switch protocols), and lws 4.1 loses the body of a POST upgraded to h2c.
+   */
   if (!proto || strcmp(proto, "websocket") != 0)
     return refuse_upgrade(txn, 400, "unsupported upgrade");
   if (!txn->path || strcmp(txn->path, FLEET_WS_PATH) != 0)

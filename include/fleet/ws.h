@@ -108,6 +108,9 @@
  * segments starting with '.' and files whose real path (symlinks resolved)
  * lies outside the root get 404. No Range requests.
  *
+ * HTTP/1.1 only: TLS offers no h2 (ALPN "http/1.1"), and a cleartext
+ * `Upgrade: h2c` request gets 400 (curl: use --http1.1, its default).
+ *
  * Threads. fleet_ws_start() runs the gateway on its own service thread, which
  * runs every route handler and the log hook. fleet_ws_publish_*(),
  * fleet_ws_stats(), fleet_ws_port() and fleet_ws_response_finish() may be
