@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ws_int.h"
@@ -808,6 +809,14 @@ static int write_headers(fleet_ws__http_t *txn, fleet_ws_response_t *r, uint64_t
     p += n;
   } else {
     rc = lws_add_http_header_status(txn->wsi, (unsigned int)r->status, &p, end);
+  }
+  if (!rc) {
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    rc = add_hdr(txn->wsi, "date:", date, &p, end);
   }
   if (!rc && r->content_type && r->status != 204 && r->status != 304)
     rc = add_hdr(txn->wsi, "content-type:", r->content_type, &p, end);

@@ -52,7 +52,9 @@
  * a visitor's cookie; non-browser clients (scripts, fleetctl) send no Origin
  * and use the Authorization header or the query parameter.
  *
- * WebSocket protocol (JSON text frames). Client to server:
+ * WebSocket protocol (JSON text frames) at FLEET_WS_PATH. No subprotocol is
+ * needed; a client that sends Sec-WebSocket-Protocol must offer "fleet"
+ * (tokens never travel in that header). Client to server:
  *   {"type":"subscribe","vehicles":["v-001",...] | "*","interval_ms":1000}
  *   {"type":"unsubscribe","vehicles":[...] | "*"}
  *   {"type":"ping"}

@@ -409,6 +409,24 @@ def test_upgrade_cookie_needs_allowed_origin(srv):
     assert (status, body) == (401, UNAUTHORIZED)
 
 
+def test_upgrade_cookie_with_a_large_token(srv):
+    """A token with 400 vehicle ids (about 6 KB) fits the 16 KiB header room."""
+    ids = [f"v-{i:05d}" for i in range(400)]
+    tok = srv.token(role="viewer", vehicles=ids)
+    assert 5000 < len(tok) < 8192
+    status, _, _, s = upgrade(srv, {"Cookie": "a=" + "x" * 500 + "; fleet_token=" + tok,
+                                    "Origin": ALLOWED_ORIGIN})
+    s.close()
+    assert status == 101
+
+
+def test_upgrade_subprotocol(srv):
+    """No subprotocol is needed; "fleet" is the gateway's own and accepted."""
+    status, hdrs, _, s = upgrade(srv, dict(srv.auth(), **{"Sec-WebSocket-Protocol": "fleet"}))
+    s.close()
+    assert status == 101 and hdrs["sec-websocket-protocol"] == "fleet"
+
+
 def test_upgrade_bearer_with_foreign_origin_is_403(srv):
     status, _, _, s = upgrade(srv, dict(srv.auth(), Origin="http://evil.example"))
     s.close()

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common_int.h"
@@ -862,6 +863,15 @@ static void test_request_response_api(void **state)
   assert_non_null(strstr(resp, "\r\ncache-control: max-age=5\r\n"));
   assert_null(strstr(resp, "no-store"));
   assert_non_null(strstr(resp, "\r\ncontent-length: 8\r\n"));
+  const char *date = strstr(resp, "\r\ndate: ");
+  assert_non_null(date);
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *end = strptime(date + 8, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  assert_non_null(end);
+  assert_memory_equal(end, "\r\n", 2);
+  time_t sent = timegm(&tm);
+  assert_true(sent >= time(NULL) - 5 && sent <= time(NULL));
   assert_non_null(strstr(resp, "\r\n\r\na,b\n1,2\n"));
   free(resp);
 
