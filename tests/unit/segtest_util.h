@@ -51,6 +51,22 @@ static void segtest_dir_free(segtest_dir_t *d)
   free(d);
 }
 
+/* CMocka setup and teardown: a fresh segtest_dir_t as the test's state
+ * (SEGTEST(fn) in a CMUnitTest table). */
+#define SEGTEST(fn) cmocka_unit_test_setup_teardown(fn, segtest_setup, segtest_teardown)
+
+static int segtest_setup(void **state)
+{
+  *state = segtest_dir_new();
+  return *state == NULL ? -1 : 0;
+}
+
+static int segtest_teardown(void **state)
+{
+  segtest_dir_free(*state);
+  return 0;
+}
+
 static int segtest_cmp_str(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -88,6 +104,15 @@ static void segtest_list_free(char **v, size_t n)
   for (size_t i = 0; i < n; i++)
     free(v[i]);
   free(v);
+}
+
+/* How many *.seg files `dir` holds. */
+static size_t segtest_seg_count(const char *dir)
+{
+  char **v;
+  size_t n = segtest_list(dir, &v);
+  segtest_list_free(v, n);
+  return n;
 }
 
 /* Path of the i-th segment file (sorted), or of the last one when i == (size_t)-1. */

@@ -16,18 +16,9 @@
 #include "common_int.h"
 #include "fleet/downsample.h"
 #include "fleet/telemetry.h"
+#include "testutil.h"
 
-#define NS 1000000000LL
-#define T0 (1779343200LL * NS) /* 2026-05-21T06:00:00Z, the start of an hour */
-#define AT(sec) (T0 + (int64_t)(sec) * NS)
 #define HOUR(h) AT(3600 * (h)) /* HOUR(0) is 06:00, HOUR(1) 07:00 ... */
-
-/* Along the meridian LNG0 the haversine distance is R * dlat; metres per degree. */
-#define M_PER_DEG 111195.0802335
-#define LAT0 23.8103
-#define LNG0 90.4125
-#define NONE (-1.0)
-#define NO_IGN (-1)
 
 typedef struct fix {
   int t;
@@ -41,33 +32,7 @@ typedef struct fix {
 
 static fleet_telemetry_t mk(const char *vid, const fix_t *f)
 {
-  fleet_telemetry_t r;
-  assert_int_equal(fleet_telemetry_init(&r, FLEET_TELEMETRY_VERSION), 0);
-  snprintf(r.vehicle_id, sizeof r.vehicle_id, "%s", vid);
-  r.ts_ns = AT(f->t);
-  r.lat = LAT0 + f->dlat;
-  r.lng = LNG0;
-  if (f->speed != NONE) {
-    r.present |= FLEET_TELEMETRY_SPEED;
-    r.speed_kmh = f->speed;
-  }
-  if (f->ign != NO_IGN) {
-    r.present |= FLEET_TELEMETRY_IGNITION;
-    r.ignition = f->ign;
-  }
-  if (f->odo != NONE) {
-    r.present |= FLEET_TELEMETRY_ODOMETER;
-    r.odometer_km = f->odo;
-  }
-  if (f->fuel != NONE) {
-    r.present |= FLEET_TELEMETRY_FUEL_LEVEL;
-    r.fuel_level_pct = f->fuel;
-  }
-  if (f->batt != NONE) {
-    r.present |= FLEET_TELEMETRY_BATTERY_V;
-    r.battery_v = f->batt;
-  }
-  return r;
+  return tu_record(vid, f->t, f->dlat, f->speed, f->ign, f->odo, f->fuel, f->batt);
 }
 
 typedef struct hlog {
@@ -122,12 +87,6 @@ static void feed_all(fleet_downsampler_t *ds, const char *vid, const fix_t *fx, 
 {
   for (size_t i = 0; i < n; i++)
     assert_int_equal(feed(ds, vid, &fx[i]), FLEET_DOWNSAMPLE_FIX_ACCEPTED);
-}
-
-static void assert_near(double got, double want, double tol)
-{
-  if (!(fabs(got - want) <= tol))
-    fail_msg("got %.9f, want %.9f (+/- %g)", got, want, tol);
 }
 
 /* ---- hour boundaries, splitting and grace ----------------------------------------- */
@@ -766,14 +725,6 @@ static void test_before_epoch(void **state)
 }
 
 /* ---- property over the real traces -------------------------------------------------------- */
-
-static double ref_dist(double lat1, double lng1, double lat2, double lng2)
-{
-  const double r = 6371008.8, k = M_PI / 180.0;
-  double a = pow(sin((lat2 - lat1) * k / 2), 2) +
-             cos(lat1 * k) * cos(lat2 * k) * pow(sin((lng2 - lng1) * k / 2), 2);
-  return 2 * r * asin(sqrt(a));
-}
 
 /*
  * Both traces through one downsampler, interleaved by line: every fix is

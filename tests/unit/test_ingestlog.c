@@ -46,18 +46,6 @@ static fleet_ingestlog_options_t small_opts(events_t *ev)
   return o;
 }
 
-static int setup(void **state)
-{
-  *state = segtest_dir_new();
-  return *state == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-  segtest_dir_free(*state);
-  return 0;
-}
-
 static int64_t realtime_ns(void)
 {
   struct timespec ts;
@@ -149,14 +137,6 @@ static fleet_ingestlog_stats_t stats_of(fleet_ingestlog_t *lg)
   return st;
 }
 
-static size_t dir_seg_count(const char *dir)
-{
-  char **v;
-  size_t n = segtest_list(dir, &v);
-  segtest_list_free(v, n);
-  return n;
-}
-
 /* ---- arguments ------------------------------------------------------------ */
 
 static void test_options_and_bad_arguments(void **state)
@@ -243,7 +223,7 @@ static void test_append_replay_roundtrip(void **state)
   assert_int_equal(st.next_seq, 301);
   assert_int_equal(st.appended, 300);
   assert_true(st.segments > 10);
-  assert_int_equal(st.segments, dir_seg_count(d->path));
+  assert_int_equal(st.segments, segtest_seg_count(d->path));
   /* Visible to replay at once, and after a restart with receive times kept. */
   replay_expect(lg, 1, 300, 0, 0, 400);
   fleet_ingestlog_free(lg);
@@ -285,7 +265,7 @@ static void test_checkpoint_deletes_segments(void **state)
   assert_int_equal(st.checkpoint_seq, 100);
   /* Segments 1-15 ... 76-90 are gone; 91-105 holds records after the checkpoint. */
   assert_int_equal(st.segments, 8);
-  assert_int_equal(dir_seg_count(d->path), 8);
+  assert_int_equal(segtest_seg_count(d->path), 8);
   replay_expect(lg, 101, 200, 0, 200, 0);
   assert_int_equal(fleet_ingestlog_checkpoint(lg, 50), 0); /* older: no effect */
   assert_int_equal(stats_of(lg).checkpoint_seq, 100);
@@ -514,7 +494,7 @@ static void test_torn_newest_segment_header(void **state)
   assert_int_equal(fleet_ingestlog_open(&lg, d->path, &o), 0);
   append_t(lg, 1, 31, 100); /* 29 records fill the first segment; 30 and 31 roll */
   fleet_ingestlog_free(lg);
-  assert_int_equal(dir_seg_count(d->path), 2);
+  assert_int_equal(segtest_seg_count(d->path), 2);
   assert_int_equal(segtest_seg_path(seg, sizeof seg, d->path, 1), 0);
   assert_non_null(strstr(seg, "00000000000000000030.seg"));
   assert_int_equal(truncate(seg, 10), 0);
@@ -689,7 +669,7 @@ static void test_io_errors(void **state)
   assert_non_null(strstr(fleet_error_last(), "fallocate"));
   assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
   signal(SIGXFSZ, old_handler);
-  assert_int_equal(dir_seg_count(d->path), 1);
+  assert_int_equal(segtest_seg_count(d->path), 1);
   /* Nothing was logged and no sequence number was used up. */
   append_t(lg, 30, 30, 100);
   assert_int_equal(fleet_ingestlog_replay(lg, collect_seqs, &s), 0);
@@ -825,7 +805,7 @@ static void test_concurrent_append_sync_checkpoint(void **state)
   assert_int_equal(st.appended, 2 * CONC_PER_THREAD);
   assert_int_equal(st.next_seq, 2 * CONC_PER_THREAD + 1);
   assert_true(st.checkpoint_seq >= 1);
-  assert_int_equal(st.segments, dir_seg_count(d->path));
+  assert_int_equal(st.segments, segtest_seg_count(d->path));
   fleet_ingestlog_free(lg);
 
   /* After a restart: exactly the records after the checkpoint, gap-free and
@@ -843,19 +823,19 @@ static void test_concurrent_append_sync_checkpoint(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_options_and_bad_arguments, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_append_replay_roundtrip, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_checkpoint_deletes_segments, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_replay_stops_on_callback, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_record_larger_than_segment, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_crash_by_fork, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_newest_segment_header, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bit_flips, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_damaged_checkpoint_and_foreign_dirs, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_io_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrent_append_sync_checkpoint, setup, teardown),
+      SEGTEST(test_options_and_bad_arguments),
+      SEGTEST(test_append_replay_roundtrip),
+      SEGTEST(test_checkpoint_deletes_segments),
+      SEGTEST(test_replay_stops_on_callback),
+      SEGTEST(test_record_larger_than_segment),
+      SEGTEST(test_crash_by_fork),
+      SEGTEST(test_torn_tail_every_offset),
+      SEGTEST(test_torn_newest_segment_header),
+      SEGTEST(test_bit_flips),
+      SEGTEST(test_damaged_checkpoint_and_foreign_dirs),
+      SEGTEST(test_sync),
+      SEGTEST(test_io_errors),
+      SEGTEST(test_concurrent_append_sync_checkpoint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,18 +50,6 @@ static fleet_spool_options_t small_opts(events_t *ev)
   return o;
 }
 
-static int setup(void **state)
-{
-  *state = segtest_dir_new();
-  return *state == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-  segtest_dir_free(*state);
-  return 0;
-}
-
 /* Append payloads first..last of a fixed size; their sequence numbers must equal i. */
 static void append_fixed(fleet_spool_t *sp, uint64_t first, uint64_t last, size_t size)
 {
@@ -126,14 +114,6 @@ static long long dir_seg_bytes(const char *dir)
   }
   segtest_list_free(v, n);
   return total;
-}
-
-static size_t dir_seg_count(const char *dir)
-{
-  char **v;
-  size_t n = segtest_list(dir, &v);
-  segtest_list_free(v, n);
-  return n;
 }
 
 /* ---- segment layer -------------------------------------------------------- */
@@ -420,7 +400,7 @@ static void test_order_across_rolls(void **state)
   assert_int_equal(st.appended, 60);
   assert_int_equal(st.next_seq, 61);
   assert_true(st.segments >= 8);
-  assert_int_equal(st.segments, dir_seg_count(d->path));
+  assert_int_equal(st.segments, segtest_seg_count(d->path));
   assert_int_equal(st.bytes, dir_seg_bytes(d->path));
 
   for (uint64_t i = 1; i <= 60; i++) {
@@ -437,7 +417,7 @@ static void test_order_across_rolls(void **state)
     st = stats_of(sp);
     assert_int_equal(st.records, 60 - i);
     /* Segments are deleted as soon as the cursor leaves them. */
-    assert_int_equal(st.segments, dir_seg_count(d->path));
+    assert_int_equal(st.segments, segtest_seg_count(d->path));
     assert_int_equal(st.bytes, dir_seg_bytes(d->path));
   }
   assert_int_equal(fleet_spool_peek(&b, &seq, sp), FLEET_ENOTFOUND);
@@ -696,7 +676,7 @@ static void test_bit_flips(void **state)
   assert_int_equal(fleet_spool_open(&sp, d->path, &o), 0);
   append_fixed(sp, 1, 20, 300); /* segment 1: records 1-12; segment 2: 13-20 */
   fleet_spool_free(sp);
-  assert_int_equal(dir_seg_count(d->path), 2);
+  assert_int_equal(segtest_seg_count(d->path), 2);
   assert_int_equal(segtest_seg_path(first, sizeof first, d->path, 0), 0);
   assert_int_equal(segtest_seg_path(last, sizeof last, d->path, 1), 0);
   assert_int_equal(segtest_file_size(last), rec20 + REC300);
@@ -1019,7 +999,7 @@ static void test_io_errors(void **state)
   assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
   len = segtest_payload(buf, sizeof buf, 2, 4000, 0);
   assert_int_equal(fleet_spool_append(NULL, sp, buf, len), FLEET_EIO);
-  assert_int_equal(dir_seg_count(d->path), 1);
+  assert_int_equal(segtest_seg_count(d->path), 1);
   assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
   signal(SIGXFSZ, old_handler);
 
@@ -1133,7 +1113,7 @@ static void test_concurrent_producer_consumer(void **state)
   assert_int_equal(st.appended, CONC_N);
   assert_int_equal(st.acked, CONC_N);
   assert_int_equal(st.records, 0);
-  assert_int_equal(st.segments, dir_seg_count(d->path));
+  assert_int_equal(st.segments, segtest_seg_count(d->path));
   fleet_spool_free(sp);
 }
 
@@ -1143,21 +1123,21 @@ int main(void)
       cmocka_unit_test(test_crc32c),
       cmocka_unit_test(test_scanner),
       cmocka_unit_test(test_reports),
-      cmocka_unit_test_setup_teardown(test_options_and_bad_arguments, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_order_across_rolls, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ack_semantics, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_restart_resumes_at_checkpoint, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_crash_at_least_once, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bit_flips, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_damage_found_while_reading, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_full_reject, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_full_drop_oldest, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fsync_policies, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lock_and_foreign_directories, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_damaged_checkpoint, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_io_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrent_producer_consumer, setup, teardown),
+      SEGTEST(test_options_and_bad_arguments),
+      SEGTEST(test_order_across_rolls),
+      SEGTEST(test_ack_semantics),
+      SEGTEST(test_restart_resumes_at_checkpoint),
+      SEGTEST(test_crash_at_least_once),
+      SEGTEST(test_torn_tail_every_offset),
+      SEGTEST(test_bit_flips),
+      SEGTEST(test_damage_found_while_reading),
+      SEGTEST(test_full_reject),
+      SEGTEST(test_full_drop_oldest),
+      SEGTEST(test_fsync_policies),
+      SEGTEST(test_lock_and_foreign_directories),
+      SEGTEST(test_damaged_checkpoint),
+      SEGTEST(test_io_errors),
+      SEGTEST(test_concurrent_producer_consumer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

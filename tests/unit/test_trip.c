@@ -14,20 +14,8 @@
 
 #include "common_int.h"
 #include "fleet/telemetry.h"
+#include "testutil.h"
 #include "trip_int.h"
-
-#define NS 1000000000LL
-#define T0 (1779343200LL * NS) /* 2026-05-21T06:00:00Z */
-#define AT(sec) (T0 + (int64_t)(sec) * NS)
-
-/* Fixes move along the meridian LNG0, where the haversine distance is exactly
- * R * dlat: metres per degree of latitude on the R = 6371008.8 m sphere. */
-#define M_PER_DEG 111195.0802335
-#define LAT0 23.8103
-#define LNG0 90.4125
-
-#define NONE (-1.0)
-#define NO_IGN (-1)
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -42,29 +30,7 @@ typedef struct fix {
 
 static fleet_telemetry_t mk(const char *vid, const fix_t *f)
 {
-  fleet_telemetry_t r;
-  assert_int_equal(fleet_telemetry_init(&r, FLEET_TELEMETRY_VERSION), 0);
-  snprintf(r.vehicle_id, sizeof r.vehicle_id, "%s", vid);
-  r.ts_ns = AT(f->t);
-  r.lat = LAT0 + f->dlat;
-  r.lng = LNG0;
-  if (f->speed != NONE) {
-    r.present |= FLEET_TELEMETRY_SPEED;
-    r.speed_kmh = f->speed;
-  }
-  if (f->ign != NO_IGN) {
-    r.present |= FLEET_TELEMETRY_IGNITION;
-    r.ignition = f->ign;
-  }
-  if (f->odo != NONE) {
-    r.present |= FLEET_TELEMETRY_ODOMETER;
-    r.odometer_km = f->odo;
-  }
-  if (f->fuel != NONE) {
-    r.present |= FLEET_TELEMETRY_FUEL_LEVEL;
-    r.fuel_level_pct = f->fuel;
-  }
-  return r;
+  return tu_record(vid, f->t, f->dlat, f->speed, f->ign, f->odo, f->fuel, NONE);
 }
 
 typedef struct evlog {
@@ -110,12 +76,6 @@ static void feed_all(fleet_tripdet_t *det, const char *vid, const fix_t *fx, siz
       fail_msg("feed of t=%d failed: %s", fx[i].t, fleet_error_last());
     assert_int_equal(st, FLEET_TRIP_FIX_ACCEPTED);
   }
-}
-
-static void assert_near(double got, double want, double tol)
-{
-  if (!(fabs(got - want) <= tol))
-    fail_msg("got %.9f, want %.9f (+/- %g)", got, want, tol);
 }
 
 static void expect_stop(const fleet_trip_event_t *ev, int t0, int t1, double dlat,
@@ -1151,15 +1111,6 @@ static void test_names(void **state)
 }
 
 /* ---- properties ------------------------------------------------------------------------ */
-
-/* An independent haversine on the same sphere, for the property checks. */
-static double ref_dist(double lat1, double lng1, double lat2, double lng2)
-{
-  const double r = 6371008.8, k = M_PI / 180.0;
-  double a = pow(sin((lat2 - lat1) * k / 2), 2) +
-             cos(lat1 * k) * cos(lat2 * k) * pow(sin((lng2 - lng1) * k / 2), 2);
-  return 2 * r * asin(sqrt(a));
-}
 
 /*
  * Checks on a stream's events: trips and stops alternate without overlap,
