@@ -2638,3 +2638,283 @@ FLEETSWIG_OPTIONS(fleet_auth_verifier_options_t, verifier_opts, fpy_verifier_opt
 FLEETSWIG_OPTIONS(fleet_auth_signer_options_t, signer_opts, fpy_signer_opts, fpy_signer_opts_init)
 FLEETSWIG_OPTIONS(fleet_auth_options_t, auth_opts, fpy_auth_opts, fpy_auth_opts_init)
 %apply (const char *FLEETSWIG_BYTES, size_t FLEETSWIG_LEN) { (const void *key, size_t key_len) };
+
+/* ---- ws: the gateway ---------------------------------------------------- */
+
+%{
+static const fpy_field fpy_ws_options_fields[] = {
+    FPY_FIELD(fleet_ws_options_t, listen, FPY_F_CSTR),
+    FPY_FIELD(fleet_ws_options_t, tls_cert_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_ws_options_t, tls_key_file, FPY_F_CSTR),
+    FPY_FIELD(fleet_ws_options_t, cookie_name, FPY_F_CSTR),
+    FPY_LIST(fleet_ws_options_t, allowed_origins, n_allowed_origins),
+    FPY_FIELD(fleet_ws_options_t, static_root, FPY_F_CSTR),
+    FPY_FIELD(fleet_ws_options_t, max_message_bytes, FPY_F_SIZE),
+    FPY_FIELD(fleet_ws_options_t, send_buffer_bytes, FPY_F_SIZE),
+    FPY_FIELD(fleet_ws_options_t, tcp_send_buffer_bytes, FPY_F_SIZE),
+    FPY_FIELD(fleet_ws_options_t, alert_queue_max, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, stuck_timeout_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, interval_min_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, interval_max_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, interval_default_ms, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, ping_interval_s, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, idle_timeout_s, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, max_clients, FPY_F_UINT),
+    FPY_FIELD(fleet_ws_options_t, max_vehicles, FPY_F_SIZE),
+    FPY_FIELD(fleet_ws_options_t, max_body_bytes, FPY_F_SIZE),
+    FPY_FIELD(fleet_ws_options_t, max_header_bytes, FPY_F_SIZE),
+    FPY_ENUM(fleet_ws_options_t, log_level, fpy_log_level_names)};
+static const fpy_struct fpy_ws_options =
+    FPY_STRUCT("gateway options", fpy_ws_options_fields, fleet_ws_options_t, -1);
+
+static void fpy_ws_options_init(fleet_ws_options_t *o)
+{
+  fleet_ws_options_init(o, FLEET_WS_OPTIONS_VERSION);
+}
+
+static const fpy_field fpy_ws_stats_fields[] = {
+    FPY_FIELD(fleet_ws_stats_t, clients, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, connections, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, disconnects, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, auth_failures, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, forbidden, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, messages_sent, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, bytes_sent, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, telemetry_sent, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, telemetry_coalesced, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, alerts_sent, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, snapshots_sent, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, errors_sent, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, messages_received, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, slow_disconnects, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, oversize_closes, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, expired_closes, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, http_requests, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, http_4xx, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, http_5xx, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, handler_errors, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, static_served, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, telemetry_published, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, telemetry_stale, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, alerts_published, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, publish_refused, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, vehicles, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, queued_bytes, FPY_F_U64)};
+static const fpy_struct fpy_ws_stats =
+    FPY_STRUCT("gateway stats", fpy_ws_stats_fields, fleet_ws_stats_t, -1);
+
+static PyObject *fpy_ws_stats_new(const fleet_ws_stats_t *s) { return fpy_to_dict(&fpy_ws_stats, s); }
+
+/* Headers a Python route handler may read (the API can only look names up). */
+static const char *const fpy_ws_headers[] = {
+    "Accept", "Accept-Encoding", "Accept-Language", "Content-Type", "Host", "If-Match",
+    "If-Modified-Since", "If-None-Match", "Origin", "Referer", "User-Agent",
+    "X-Forwarded-For", "X-Request-Id", NULL};
+
+/* The request as a dict: method, path, subpath, query, headers, body, claims
+ * (JSON text or None), peer. Everything copied. */
+static PyObject *fpy_ws_request_dict(const fleet_ws_request_t *req)
+{
+  PyObject *d = PyDict_New(), *q = NULL, *h = NULL;
+  const fleet_auth_claims_t *claims = fleet_ws_request_claims(req);
+  const char *body;
+  size_t blen = 0, i, n;
+  if (!d)
+    return NULL;
+  body = fleet_ws_request_body(req, &blen);
+  if (fpy_set(d, "method", fpy_str(fleet_ws_request_method(req))) ||
+      fpy_set(d, "path", fpy_str(fleet_ws_request_path(req))) ||
+      fpy_set(d, "subpath", fpy_str(fleet_ws_request_subpath(req))) ||
+      fpy_set(d, "peer", fpy_str(fleet_ws_request_peer(req))) ||
+      fpy_set(d, "body", PyBytes_FromStringAndSize(body, (Py_ssize_t)blen)))
+    goto fail;
+  q = PyDict_New();
+  if (fpy_set(d, "query", q))
+    goto fail;
+  n = fleet_ws_request_query_count(req);
+  for (i = 0; i < n; i++) {
+    const char *name = NULL, *value = NULL;
+    if (fleet_ws_request_query_at(&name, &value, req, i) == 0 &&
+        !PyDict_GetItemString(q, name) && fpy_set(q, name, fpy_str(value)))
+      goto fail;
+  }
+  h = PyDict_New();
+  if (fpy_set(d, "headers", h))
+    goto fail;
+  for (i = 0; fpy_ws_headers[i]; i++) {
+    const char *v = fleet_ws_request_header(req, fpy_ws_headers[i]);
+    if (v && fpy_set(h, fpy_ws_headers[i], fpy_str(v)))
+      goto fail;
+  }
+  if (claims) {
+    fleet_buf_t buf = FLEET_BUF_INIT;
+    int rc = fleet_auth_claims_to_json(&buf, claims);
+    PyObject *text = rc == 0 ? PyUnicode_DecodeUTF8(buf.ptr ? buf.ptr : "", (Py_ssize_t)buf.len,
+                                                    "replace")
+                             : fpy_none();
+    fleet_buf_dispose(&buf);
+    if (fpy_set(d, "claims", text))
+      goto fail;
+  } else if (PyDict_SetItemString(d, "claims", Py_None)) {
+    goto fail;
+  }
+  return d;
+fail:
+  Py_DECREF(d);
+  return NULL;
+}
+
+/* Fill the response from (status, content_type or None, body bytes,
+ * [(name, value), ...]). -1 with an exception when it is not that. */
+static int fpy_ws_apply(fleet_ws_response_t *resp, PyObject *res)
+{
+  PyObject *headers, *seq = NULL;
+  const char *ctype = NULL, *body;
+  Py_ssize_t blen, i;
+  int status, rc;
+  if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 4) {
+    PyErr_SetString(PyExc_TypeError, "route adapter: expected (status, content_type, body, headers)");
+    return -1;
+  }
+  status = (int)PyLong_AsLong(PyTuple_GET_ITEM(res, 0));
+  if (status == -1 && PyErr_Occurred())
+    return -1;
+  if (PyTuple_GET_ITEM(res, 1) != Py_None && !(ctype = fpy_utf8(PyTuple_GET_ITEM(res, 1), "content_type", NULL)))
+    return -1;
+  if (PyBytes_AsStringAndSize(PyTuple_GET_ITEM(res, 2), (char **)&body, &blen) != 0)
+    return -1;
+  if ((rc = fleet_ws_response_set_status(resp, status)) != 0 ||
+      (rc = fleet_ws_response_set_content_type(resp, ctype)) != 0 ||
+      (rc = fleet_buf_append(fleet_ws_response_body(resp), body, (size_t)blen)) != 0) {
+    fleetswig_raise_status(fleetswig_keep(rc));
+    return -1;
+  }
+  headers = PyTuple_GET_ITEM(res, 3);
+  seq = PySequence_Fast(headers, "headers: expected a list of (name, value)");
+  if (!seq)
+    return -1;
+  for (i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+    PyObject *kv = PySequence_Fast_GET_ITEM(seq, i);
+    const char *k, *v;
+    if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2 ||
+        !(k = fpy_utf8(PyTuple_GET_ITEM(kv, 0), "header name", NULL)) ||
+        !(v = fpy_utf8(PyTuple_GET_ITEM(kv, 1), "header value", NULL))) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "headers: expected (name, value) pairs of str");
+      Py_DECREF(seq);
+      return -1;
+    }
+    if ((rc = fleet_ws_response_add_header(resp, k, v)) != 0) {
+      fleetswig_raise_status(fleetswig_keep(rc));
+      Py_DECREF(seq);
+      return -1;
+    }
+  }
+  Py_DECREF(seq);
+  return 0;
+}
+
+typedef struct fleetswig_ws_ctx fleetswig_ws_ctx;
+
+/* One registered route: its Python adapter. */
+typedef struct fleetswig_ws_route {
+  fleetswig_ws_ctx *ctx;
+  PyObject *fn;
+} fleetswig_ws_route;
+
+/* The callbacks of one gateway, and which thread runs one of them. */
+struct fleetswig_ws_ctx {
+  fleetswig_callback on_log;
+  fleetswig_ws_route **routes;
+  size_t n_routes;
+  int cb_depth;
+  pthread_t cb_thread;
+};
+
+static int fleetswig_ws_route_tramp(fleet_ws_response_t *resp, const fleet_ws_request_t *req,
+                                    void *ud)
+{
+  fleetswig_ws_route *route = (fleetswig_ws_route *)ud;
+  PyGILState_STATE st;
+  PyObject *d, *res = NULL;
+  int rc = 0;
+  if (!route->fn)
+    return FLEET_EINTERNAL;
+  st = PyGILState_Ensure();
+  route->ctx->cb_depth++;
+  route->ctx->cb_thread = pthread_self();
+  d = fpy_ws_request_dict(req);
+  if (d) {
+    res = PyObject_CallOneArg(route->fn, d);
+    Py_DECREF(d);
+  }
+  if (!res || fpy_ws_apply(resp, res) != 0) {
+    /* The client gets 500; the exception goes where Python reports what it
+     * cannot raise (the service thread has nobody to raise it to). */
+    PyErr_WriteUnraisable(route->fn);
+    rc = FLEET_EINTERNAL;
+  }
+  Py_XDECREF(res);
+  route->ctx->cb_depth--;
+  PyGILState_Release(st);
+  return rc;
+}
+
+static void fleetswig_ws_log_tramp(int level, const char *message, void *ud)
+{
+  fleetswig_ws_ctx *ctx = (fleetswig_ws_ctx *)ud;
+  PyGILState_STATE st;
+  fpy_log_msg m = {level, message};
+  if (!ctx->on_log.fn)
+    return;
+  st = PyGILState_Ensure();
+  ctx->cb_depth++;
+  ctx->cb_thread = pthread_self();
+  fleetswig_invoke_as(&ctx->on_log, fpy_log_build, &m, 1);
+  ctx->cb_depth--;
+  PyGILState_Release(st);
+}
+
+static int fleetswig_ws_in_callback(fleetswig_ws_ctx *ctx)
+{
+  return ctx->cb_depth > 0 && pthread_equal(ctx->cb_thread, pthread_self());
+}
+
+/* Drop the Python callables (the C routes stay until the gateway is freed). */
+static void fleetswig_ws_ctx_clear(fleetswig_ws_ctx *ctx)
+{
+  PyGILState_STATE st = PyGILState_Ensure();
+  size_t i;
+  for (i = 0; i < ctx->n_routes; i++)
+    Py_CLEAR(ctx->routes[i]->fn);
+  PyGILState_Release(st);
+  fleetswig_callback_clear(&ctx->on_log);
+}
+
+static void fleetswig_ws_ctx_free(fleetswig_ws_ctx *ctx)
+{
+  size_t i;
+  for (i = 0; i < ctx->n_routes; i++)
+    free(ctx->routes[i]);
+  free(ctx->routes);
+  free(ctx);
+}
+
+static int fpy_ws_role(PyObject *o, int *out)
+{
+  static const fpy_name roles[] = {{"public", FLEET_WS_ROLE_PUBLIC},
+                                   {"viewer", FLEET_AUTH_ROLE_VIEWER},
+                                   {"admin", FLEET_AUTH_ROLE_ADMIN},
+                                   {NULL, 0}};
+  return fpy_enum_in(o, roles, "role", out);
+}
+%}
+
+%typemap(in) int min_role (int v) {
+  if (fpy_ws_role($input, &v) != 0)
+    SWIG_fail;
+  $1 = v;
+}
+FLEETSWIG_OPTIONS(fleet_ws_options_t, ws_opts, fpy_ws_options, fpy_ws_options_init)
+FLEETSWIG_RESULT(fleet_ws_stats_t, out_stats, fpy_ws_stats_new)
+%apply (const char *FLEETSWIG_BYTES_OR_NONE, size_t FLEETSWIG_LEN) { (const char *extra_json, size_t extra_len) };

@@ -2883,3 +2883,287 @@ struct fleetswig_auth {};
     return (fleet_status_t)rc;
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* ws: the gateway (WebSocket feed, REST routes, static files)              */
+/* ------------------------------------------------------------------------ */
+
+%ignore fleet_ws;
+%ignore fleet_ws_options;
+%ignore fleet_ws_options_init;
+%ignore fleet_ws_new;
+%ignore fleet_ws_free;
+%ignore fleet_ws_request;
+%ignore fleet_ws_response;
+%ignore fleet_ws_route_add;
+%ignore fleet_ws_request_method;
+%ignore fleet_ws_request_path;
+%ignore fleet_ws_request_subpath;
+%ignore fleet_ws_request_query;
+%ignore fleet_ws_request_query_count;
+%ignore fleet_ws_request_query_at;
+%ignore fleet_ws_request_header;
+%ignore fleet_ws_request_body;
+%ignore fleet_ws_request_claims;
+%ignore fleet_ws_request_peer;
+%ignore fleet_ws_response_set_status;
+%ignore fleet_ws_response_set_content_type;
+%ignore fleet_ws_response_add_header;
+%ignore fleet_ws_response_body;
+%ignore fleet_ws_response_error;
+%ignore fleet_ws_response_finish;
+%ignore fleet_ws_response_abandoned;
+%ignore fleet_ws_start;
+%ignore fleet_ws_stop;
+%ignore fleet_ws_port;
+%ignore fleet_ws_publish_telemetry;
+%ignore fleet_ws_publish_state;
+%ignore fleet_ws_publish_alert;
+%ignore fleet_ws_stats;
+%include <fleet/ws.h>
+
+%{
+typedef struct fleetswig_ws {
+  fleetswig_handle h;
+  fleetswig_ws_ctx *ctx; /* callbacks; owned by whoever frees the gateway */
+} fleetswig_ws;
+
+typedef struct fleetswig_ws_orphan {
+  fleet_ws_t *gw;
+  fleetswig_ws_ctx *ctx;
+} fleetswig_ws_orphan;
+
+static void *fleetswig_ws_free_later(void *arg)
+{
+  fleetswig_ws_orphan *o = (fleetswig_ws_orphan *)arg;
+  fleet_ws_free(o->gw);
+  fleetswig_ws_ctx_free(o->ctx);
+  free(o);
+  return NULL;
+}
+
+static void fleetswig_ws_destroy(fleetswig_handle *h)
+{
+  fleetswig_ws *self = (fleetswig_ws *)h;
+  fleet_ws_t *gw = (fleet_ws_t *)h->ptr;
+  fleetswig_ws_ctx *ctx = self->ctx;
+  self->ctx = NULL;
+  if (fleetswig_ws_in_callback(ctx)) {
+    /* Collected inside a route handler or the log hook, on the service
+     * thread that fleet_ws_free() joins: free it from another thread once
+     * the handler returned. Handlers answer 500 from now on. */
+    fleetswig_ws_orphan *o = (fleetswig_ws_orphan *)malloc(sizeof *o);
+    pthread_t th;
+    pthread_attr_t attr;
+    fleetswig_ws_ctx_clear(ctx);
+    if (o) {
+      o->gw = gw;
+      o->ctx = ctx;
+      pthread_attr_init(&attr);
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      if (pthread_create(&th, &attr, fleetswig_ws_free_later, o) == 0) {
+        pthread_attr_destroy(&attr);
+        return;
+      }
+      pthread_attr_destroy(&attr);
+      free(o);
+    }
+    return; /* no thread: leak rather than deadlock */
+  }
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  fleet_ws_free(gw);
+  FLEETSWIG_ALLOW_THREADS_END
+  fleetswig_ws_ctx_clear(ctx);
+  fleetswig_ws_ctx_free(ctx);
+}
+
+static int fleetswig_ws_control(fleetswig_ws *self, const char *what)
+{
+  if (self->ctx && fleetswig_ws_in_callback(self->ctx))
+    return fleetswig_fail(FLEET_ESTATE,
+                          "Gateway.%s() cannot be called from a route handler or the log hook",
+                          what);
+  return 0;
+}
+%}
+
+FLEETSWIG_CONSTRUCTOR(fleetswig_ws, fleetswig_ws)
+%rename(Gateway) fleetswig_ws;
+struct fleetswig_ws {};
+
+/**
+ * The gateway: one HTTP(S) port serving the live WebSocket feed (/ws),
+ * REST routes whose handlers are Python callables (run on the gateway's
+ * service thread, after the token and role checks), static files and
+ * /healthz. It borrows its Verifier, which it keeps alive.
+ */
+%extend fleetswig_ws {
+  /** A gateway checking tokens with verifier; ws_opts: a dict of fleet_ws_options_t members. */
+  fleetswig_ws(fleetswig_verifier *verifier, const fleet_ws_options_t *ws_opts,
+               fleetswig_callable on_log) {
+    fleetswig_ws *self = NULL;
+    fleetswig_ws_ctx *ctx;
+    fleet_ws_options_t o;
+    fleet_ws_t *gw = NULL;
+    if (!verifier) {
+      fleetswig_fail(FLEET_EINVAL, "verifier: required");
+      return NULL;
+    }
+    if (fleetswig_enter(&verifier->h, FLEETSWIG_CALL) != 0)
+      return NULL;
+    if (ws_opts)
+      o = *ws_opts;
+    else
+      fleet_ws_options_init(&o, FLEET_WS_OPTIONS_VERSION);
+    ctx = (fleetswig_ws_ctx *)fleetswig_alloc(sizeof *ctx);
+    if (ctx) {
+      fleetswig_callback_init(&ctx->on_log, on_log);
+      ctx->on_log.unraisable = 1;
+      o.verifier = (const fleet_auth_verifier_t *)verifier->h.ptr;
+      o.log_cb = on_log ? fleetswig_ws_log_tramp : NULL;
+      o.userdata = ctx;
+      if (fleetswig_keep(fleet_ws_new(&gw, &o)) == 0 &&
+          (self = (fleetswig_ws *)fleetswig_alloc(sizeof *self)) != NULL) {
+        fleetswig_handle_init(&self->h, "Gateway", 0, fleetswig_ws_destroy);
+        self->h.ptr = gw;
+        self->ctx = ctx;
+        fleetswig_adopt(&self->h, &verifier->h);
+      } else {
+        fleet_ws_free(gw);
+        fleetswig_ws_ctx_clear(ctx);
+        fleetswig_ws_ctx_free(ctx);
+      }
+    }
+    fleetswig_leave(&verifier->h);
+    return self;
+  }
+  ~fleetswig_ws() { fleetswig_dispose(&$self->h); }
+  /** Stop and release the gateway. */
+  fleet_status_t close() {
+    int rc = fleetswig_ws_control($self, "close");
+    if (rc == 0)
+      fleetswig_close(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /**
+   * Register a route (while stopped): method ("GET", "POST", ..., "*"), path
+   * prefix, min_role ("public", "viewer", "admin") and handler(request dict)
+   * returning (status, content_type, body bytes, [(header, value)]).
+   */
+  fleet_status_t route_add(const char *method, const char *prefix, int min_role,
+                           fleetswig_callable handler) {
+    fleetswig_ws_route *route, **grown;
+    fleetswig_ws_ctx *ctx = $self->ctx;
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    route = (fleetswig_ws_route *)fleetswig_alloc(sizeof *route);
+    grown = (fleetswig_ws_route **)realloc(ctx->routes, (ctx->n_routes + 1) * sizeof *grown);
+    if (!route || !grown) {
+      free(route);
+      if (grown)
+        ctx->routes = grown;
+      fleetswig_leave(&$self->h);
+      return (fleet_status_t)fleetswig_fail(FLEET_ENOMEM, "out of memory");
+    }
+    ctx->routes = grown;
+    route->ctx = ctx;
+    route->fn = (PyObject *)handler;
+    rc = fleetswig_keep(fleet_ws_route_add((fleet_ws_t *)$self->h.ptr, method, prefix, min_role,
+                                           fleetswig_ws_route_tramp, route));
+    if (rc == 0) {
+      Py_INCREF(route->fn);
+      ctx->routes[ctx->n_routes++] = route;
+    } else {
+      free(route);
+    }
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Bind and start the service thread; returns once listening. */
+  fleet_status_t start() {
+    int rc;
+    fleet_ws_t *gw;
+    if ((rc = fleetswig_ws_control($self, "start")) != 0)
+      return (fleet_status_t)rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    gw = (fleet_ws_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ws_start(gw));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Close every connection and stop the service thread (it may start again). */
+  fleet_status_t stop() {
+    int rc;
+    fleet_ws_t *gw;
+    if ((rc = fleetswig_ws_control($self, "stop")) != 0)
+      return (fleet_status_t)rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    gw = (fleet_ws_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ws_stop(gw));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** The port listened on while running, else 0. */
+  fleet_status_t port(uint64_t *out_u64) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    *out_u64 = (uint64_t)fleet_ws_port((const fleet_ws_t *)$self->h.ptr);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** Publish a position (extra_json: a JSON object added to the update, or None). */
+  fleet_status_t publish_telemetry(const fleet_telemetry_t *rec, const char *extra_json,
+                                   size_t extra_len) {
+    int rc;
+    fleet_ws_t *gw;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    gw = (fleet_ws_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ws_publish_telemetry(gw, rec, extra_json, extra_len));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Publish a vehicle's state as a ready JSON object. */
+  fleet_status_t publish_state(const char *vehicle_id, const char *json, size_t len) {
+    int rc;
+    fleet_ws_t *gw;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    gw = (fleet_ws_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ws_publish_state(gw, vehicle_id, json, len));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Publish an alert (a JSON object) to the clients subscribed to vehicle_id. */
+  fleet_status_t publish_alert(const char *vehicle_id, const char *json, size_t len) {
+    int rc;
+    fleet_ws_t *gw;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    gw = (fleet_ws_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ws_publish_alert(gw, vehicle_id, json, len));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** The counters, as a dict. */
+  fleet_status_t stats(fleet_ws_stats_t *out_stats) {
+    int rc;
+    fleet_ws_t *gw;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    gw = (fleet_ws_t *)$self->h.ptr;
+    out_stats->version = FLEET_WS_STATS_VERSION;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ws_stats(out_stats, gw));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}

@@ -14,7 +14,8 @@ A small Python layer over the C library (through its SWIG module,
   callback), :func:`trips`, :class:`TripDetector`, :class:`RuleSet`,
   :func:`hourly`, :class:`Downsampler`.
 - storage: :class:`InfluxWriter`, :class:`History` (in ``fleet.influx``).
-- messaging: :class:`MqttClient` (``fleet.mqtt``).
+- messaging: :class:`MqttClient` (``fleet.mqtt``); the WebSocket/REST
+  gateway, :class:`Gateway` (``fleet.ws``).
 - auth: JWT issue and verify, password hashes, users (``fleet.auth``).
 
 Every failure raises a subclass of :class:`Error` (see ``fleet.errors``)
@@ -41,7 +42,8 @@ from .tracking import (Downsampler, RuleSet, Tracker, TripDetector, check_hourly
                        check_trip_params, hourly, trips)
 from .influx import History, InfluxConfig, InfluxWriter
 from .mqtt import MqttClient, MqttMessage
-from . import auth, influx, mqtt
+from .ws import Gateway
+from . import auth, influx, mqtt, ws
 
 __version__ = _swig.version_string()
 
@@ -90,9 +92,11 @@ __all__ = [
     "History",
     "MqttClient",
     "MqttMessage",
+    "Gateway",
     "auth",
     "influx",
     "mqtt",
+    "ws",
 ] + _errors_all + _records_all
 
 _telemetry_parse = _fleet.telemetry_parse

@@ -254,6 +254,19 @@ class Auth(_Handle):
     def login(self, name: str, password: str) -> List[str]: ...
     def refresh(self, token: Bytes) -> List[str]: ...
 
+class Gateway(_Handle):
+    def __init__(self, verifier: Verifier, ws_opts: Options,
+                 on_log: Optional[Callable[[str, str], Any]]) -> None: ...
+    def route_add(self, method: str, prefix: str, min_role: Union[str, int],
+                  handler: Callable[[Dict[str, Any]], Any]) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def port(self) -> int: ...
+    def publish_telemetry(self, rec: Any, extra_json: Optional[Bytes]) -> None: ...
+    def publish_state(self, vehicle_id: str, json: Bytes) -> None: ...
+    def publish_alert(self, vehicle_id: str, json: Bytes) -> None: ...
+    def stats(self) -> Dict[str, int]: ...
+
 # Constants of the C headers (macros and enum values).
 FLEET_ALERT_MESSAGE_MAX: int
 FLEET_AUTH_ACCESS_TTL_DEFAULT: int
@@ -534,6 +547,39 @@ FLEET_VERSION_MINOR: int
 FLEET_VERSION_NUMBER: int
 FLEET_VERSION_PATCH: int
 FLEET_VERSION_STRING: str
+FLEET_WS_ALERT_BACKLOG_MAX: int
+FLEET_WS_ALERT_QUEUE_DEFAULT: int
+FLEET_WS_BODY_MAX_DEFAULT: int
+FLEET_WS_CLIENTS_MAX_DEFAULT: int
+FLEET_WS_CLOSE_GOING_AWAY: int
+FLEET_WS_CLOSE_SLOW: int
+FLEET_WS_CLOSE_TOKEN_EXPIRED: int
+FLEET_WS_CLOSE_TOO_BIG: int
+FLEET_WS_COOKIE_DEFAULT: str
+FLEET_WS_DEFER: int
+FLEET_WS_EXTRA_MAX: int
+FLEET_WS_HEADER_MAX_DEFAULT: int
+FLEET_WS_HEALTH_PATH: str
+FLEET_WS_IDLE_TIMEOUT_DEFAULT: int
+FLEET_WS_INTERVAL_DEFAULT: int
+FLEET_WS_INTERVAL_MAX_DEFAULT: int
+FLEET_WS_INTERVAL_MIN_DEFAULT: int
+FLEET_WS_JSON_MAX: int
+FLEET_WS_LISTEN_DEFAULT: str
+FLEET_WS_LOG_DEBUG: int
+FLEET_WS_LOG_ERROR: int
+FLEET_WS_LOG_INFO: int
+FLEET_WS_LOG_WARNING: int
+FLEET_WS_MESSAGE_MAX_DEFAULT: int
+FLEET_WS_OPTIONS_VERSION: int
+FLEET_WS_PATH: str
+FLEET_WS_PING_INTERVAL_DEFAULT: int
+FLEET_WS_ROLE_PUBLIC: int
+FLEET_WS_SEND_BUFFER_DEFAULT: int
+FLEET_WS_STATS_VERSION: int
+FLEET_WS_STUCK_TIMEOUT_DEFAULT: int
+FLEET_WS_SUBSCRIBE_MAX: int
+FLEET_WS_VEHICLES_MAX_DEFAULT: int
 FLEET_ZONESET_LOAD_MERGE: int
 FLEET_ZONESET_LOAD_REPLACE_ALL: int
 FLEET_ZONE_CIRCLE: int

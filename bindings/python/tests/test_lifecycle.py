@@ -39,6 +39,7 @@ def _handles(tmp_path):
         (auth.Signer(b"k" * 32), lambda h: h.ttl()),
         (auth.Users(str(tmp_path / "users.json")), lambda h: len(h)),
         (a, lambda h: h.users),
+        (fleet.Gateway(auth.Verifier()), lambda h: h.stats()),
     ]
 
 
