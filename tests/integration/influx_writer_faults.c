@@ -147,6 +147,19 @@ static void make_lines(fleet_buf_t *b, const char *tag, int from, int to)
   }
 }
 
+/* The body of request i as the fault server logged it. */
+static const char *req_body(json_t *reqs, size_t i)
+{
+  return json_string_value(json_object_get(json_array_get(reqs, i), "body"));
+}
+
+/* Seconds from request a to request b, by the fault server's clock. */
+static double req_gap(json_t *reqs, size_t a, size_t b)
+{
+  return json_real_value(json_object_get(json_array_get(reqs, b), "time")) -
+         json_real_value(json_object_get(json_array_get(reqs, a), "time"));
+}
+
 /* Every line the server stored, in arrival order, joined with '\n'. */
 static void written_lines(fleet_buf_t *out, json_t *reqs)
 {
@@ -289,16 +302,13 @@ static void test_batch_size_and_time(void **state)
     ih_sleep_ms(20);
   }
   assert_int_equal(json_array_size(reqs), 2);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "body")),
-                      "m v=1i 1\nm v=2i 2\nm v=3i 3\nm v=4i 4\n");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 1), "body")),
-                      "m v=5i 5\nm v=6i 6\n");
+  assert_string_equal(req_body(reqs, 0), "m v=1i 1\nm v=2i 2\nm v=3i 3\nm v=4i 4\n");
+  assert_string_equal(req_body(reqs, 1), "m v=5i 5\nm v=6i 6\n");
   json_t *h = json_object_get(json_array_get(reqs, 0), "headers");
   assert_null(json_object_get(h, "content-encoding"));
   assert_null(json_object_get(h, "authorization"));
   /* The second batch waited for the timer (200 ms), not much longer. */
-  double dt = json_real_value(json_object_get(json_array_get(reqs, 1), "time")) -
-              json_real_value(json_object_get(json_array_get(reqs, 0), "time"));
+  double dt = req_gap(reqs, 0, 1);
   assert_true(dt >= 0.15 && dt < 1.5);
   json_decref(reqs);
 }
@@ -318,8 +328,7 @@ static void test_429_retry_after_seconds(void **state)
   json_t *r0 = json_array_get(reqs, 0), *r1 = json_array_get(reqs, 1);
   assert_int_equal(json_integer_value(json_object_get(r0, "status")), 429);
   assert_int_equal(json_integer_value(json_object_get(r1, "status")), 204);
-  double dt = json_real_value(json_object_get(r1, "time")) -
-              json_real_value(json_object_get(r0, "time"));
+  double dt = req_gap(reqs, 0, 1);
   assert_true(dt >= 1.0);
   assert_true(dt < 3.0);
   assert_string_equal(json_string_value(json_object_get(r1, "body")), b.ptr);
@@ -351,8 +360,7 @@ static void test_429_retry_after_date(void **state)
   assert_int_equal(fleet_influx_writer_flush(fx->w, 10000), 0);
   json_t *reqs = ih_fault_requests(&fx->srv);
   assert_int_equal(json_array_size(reqs), 2);
-  double dt = json_real_value(json_object_get(json_array_get(reqs, 1), "time")) -
-              json_real_value(json_object_get(json_array_get(reqs, 0), "time"));
+  double dt = req_gap(reqs, 0, 1);
   assert_true(dt >= 1.0 && dt < 4.0);
   json_decref(reqs);
 }
@@ -370,8 +378,7 @@ static void test_5xx_then_ok(void **state)
   json_t *reqs = ih_fault_requests(&fx->srv);
   assert_int_equal(json_array_size(reqs), 3);
   for (size_t i = 0; i < 3; i++)
-    assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, i), "body")),
-                        b.ptr);
+    assert_string_equal(req_body(reqs, i), b.ptr);
   fleet_influx_writer_stats_t st = stats(fx->w);
   assert_int_equal(st.retries, 2);
   assert_int_equal(st.server_errors, 2);
@@ -745,8 +752,7 @@ static void test_durable_write_ahead(void **state)
   assert_int_equal(st.points_written, 3);
   assert_int_equal(st.requests, 1); /* both records in one batch */
   json_t *reqs = ih_fault_requests(&fx->srv);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "body")),
-                      "d v=1 1\nd v=2 2\nd v=3 3\n");
+  assert_string_equal(req_body(reqs, 0), "d v=1 1\nd v=2 2\nd v=3 3\n");
   json_decref(reqs);
 }
 
