@@ -1,19 +1,181 @@
 #!/usr/bin/env bash
-# The main job: installs what is needed, builds libfleet and its programs, and
-# runs them over the sample payloads (tests/data/sample-payloads.jsonl).
+# The main job: a complete fleet tracking system on this machine.
+#
+#   scripts/demo.sh [--duration SECONDS] [--vehicles N] [--no-deps] [--no-build]
+#                   [--build-dir DIR] [--run-dir DIR]
+#
+# Installs the Debian packages (scripts/deps.sh), builds libfleet and its
+# programs, then starts, on loopback only and with all data under ./run/ (not
+# system services):
+#   - mosquitto, the MQTT broker (persistent sessions, saved every second);
+#   - influxd (InfluxDB 1.x), with the retention tiers made by
+#     `fleetctl influx init`;
+#   - fleetd, the ingest daemon, with the demo geofences and alert rules of
+#     deploy/demo/ (Dhaka: a depot, districts with speed limits, the airport,
+#     a corridor);
+#   - fleet-sim, a few hundred simulated vehicles driving around the city
+#     centre and publishing telemetry every 2 seconds.
+# It prints what runs where, the logs and how to query the data, and keeps
+# running in the foreground until Ctrl-C (or --duration), which stops
+# everything cleanly: the simulator, fleetd (which flushes what it holds),
+# then the servers. Running it again reuses ./run/ (data and ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-cmake -S . -B build -DFLEET_BUILD_TESTS=OFF -DFLEET_BUILD_BENCH=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-fleetctl=build/apps/fleetctl
-sample=tests/data/sample-payloads.jsonl
+SRC=$PWD
 
-echo "== fleetctl validate $sample"
-"$fleetctl" validate "$sample" || true
+duration=0
+vehicles=300
+deps=1
+build=1
+build_dir=$SRC/build
+run_dir=$SRC/run
+usage() {
+  sed -n '3,5p' "$0" | sed 's/^# *//'
+}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --vehicles) vehicles=$2; shift 2 ;;
+    --no-deps) deps=0; shift ;;
+    --no-build) build=0; shift ;;
+    --build-dir) build_dir=$2; shift 2 ;;
+    --run-dir) run_dir=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "demo.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case $duration in *[!0-9]* | "") echo "demo.sh: --duration takes whole seconds" >&2; exit 2 ;; esac
+case $vehicles in *[!0-9]* | "" | 0) echo "demo.sh: --vehicles takes a positive number" >&2; exit 2 ;; esac
+
+if [ "$deps" = 1 ]; then
+  scripts/deps.sh
+fi
+if [ "$build" = 1 ]; then
+  echo "== building in $build_dir"
+  cmake -S . -B "$build_dir" -DFLEET_BUILD_TESTS=OFF -DFLEET_BUILD_BENCH=OFF \
+    -DFLEET_BUILD_PYTHON=OFF -DFLEET_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)" --target fleetd fleetctl fleet-sim >/dev/null
+fi
+build_dir=$(cd "$build_dir" && pwd)
+FLEETD=$build_dir/apps/fleetd
+FLEETCTL=$build_dir/apps/fleetctl
+SIM=$build_dir/apps/fleet-sim
+for p in "$FLEETD" "$FLEETCTL" "$SIM"; do
+  [ -x "$p" ] || { echo "demo.sh: $p is missing (build first)" >&2; exit 1; }
+done
+
+mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
+HARNESS=$SRC/tests/integration
+sim_pid=""
+fleetd_pid=""
+stopping=0
+
+stop_all() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap - INT TERM
+  echo
+  echo "== stopping"
+  if [ -n "$sim_pid" ] && kill -0 "$sim_pid" 2>/dev/null; then
+    kill -TERM "$sim_pid" 2>/dev/null || true
+    wait "$sim_pid" 2>/dev/null || true
+    echo "fleet-sim stopped"
+  fi
+  if [ -n "$fleetd_pid" ] && kill -0 "$fleetd_pid" 2>/dev/null; then
+    kill -TERM "$fleetd_pid" 2>/dev/null || true
+    st=0
+    wait "$fleetd_pid" 2>/dev/null || st=$?
+    echo "fleetd stopped (exit status $st)"
+  fi
+  summary
+  sh "$HARNESS/mosquitto.sh" stop "$run_dir/mosquitto" >/dev/null 2>&1 || true
+  sh "$HARNESS/influxd.sh" stop "$run_dir/influxd" >/dev/null 2>&1 || true
+  echo "mosquitto and influxd stopped; data kept in $run_dir"
+}
+trap 'stop_all; exit 130' INT TERM
+trap 'stop_all' EXIT
+
+influx_count() {
+  curl -sG --max-time 5 "$INFLUX_URL/query" --data-urlencode "db=$1" --data-urlencode "q=$2" |
+    sed -n 's/.*"values":\[\[[^,]*,\([0-9]*\)\]\].*/\1/p'
+}
+
+summary() {
+  [ -n "${INFLUX_URL:-}" ] || return 0
+  raw=$(influx_count telemetry_raw 'SELECT count(lat) FROM telemetry')
+  trips=$(influx_count telemetry_downsampled 'SELECT count(start_ns) FROM trips')
+  geo=$(influx_count telemetry_downsampled 'SELECT count(event) FROM geofence_events')
+  alerts=$(influx_count telemetry_downsampled 'SELECT count(rule) FROM alerts')
+  echo "demo: stored ${raw:-0} positions, ${trips:-0} trips, ${geo:-0} geofence events," \
+       "${alerts:-0} alerts"
+}
+
+echo "== servers (loopback only, data in $run_dir)"
+# A previous run stopped with SIGKILL may have left them behind.
+sh "$HARNESS/mosquitto.sh" stop "$run_dir/mosquitto" >/dev/null 2>&1 || true
+sh "$HARNESS/influxd.sh" stop "$run_dir/influxd" >/dev/null 2>&1 || true
+# Each service runs in a session of its own, so the SIGINT of a Ctrl-C reaches
+# only this script, which then stops them in order (simulator, fleetd, servers).
+setsid sh "$HARNESS/mosquitto.sh" start "$run_dir/mosquitto" >/dev/null
+MQTT_URL=$(cat "$run_dir/mosquitto/url")
+MQTT_PORT=$(cat "$run_dir/mosquitto/port")
+INFLUX_URL=$(setsid sh "$HARNESS/influxd.sh" start "$run_dir/influxd")
+INFLUX_PORT=${INFLUX_URL##*:}
+"$FLEETCTL" influx init --influx "$INFLUX_URL"
+
+echo "== fleetd"
+setsid "$FLEETD" --config deploy/demo/fleetd.json --mqtt "$MQTT_URL" --influx "$INFLUX_URL" \
+  --state-dir "$run_dir/fleetd" --zones deploy/demo/zones.geojson \
+  --rules deploy/demo/rules.json 2>>"$run_dir/fleetd.log" &
+fleetd_pid=$!
+for _ in $(seq 100); do
+  grep -q 'msg="connected to the broker"' "$run_dir/fleetd.log" 2>/dev/null && break
+  kill -0 "$fleetd_pid" 2>/dev/null || { tail "$run_dir/fleetd.log" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo "== fleet-sim: $vehicles vehicles"
+setsid "$SIM" --mqtt "$MQTT_URL" --vehicles "$vehicles" --vehicle-prefix v- --interval 2 --retain \
+  --report "$run_dir/fleet-sim.json" >>"$run_dir/fleet-sim.log" 2>&1 &
+sim_pid=$!
+first=$(printf 'v-%05d' 1)
+
 echo
-echo "== fleetctl lp --tag fleet_id=demo $sample (valid payloads as InfluxDB line protocol)"
-"$fleetctl" lp --tag fleet_id=demo "$sample" 2>/dev/null || true
-echo
-echo "Built: library build/libfleet/libfleet.so, programs in build/apps/."
-echo "Try: $fleetctl validate --json $sample"
+echo "Running (Ctrl-C stops everything):"
+row() { printf '  %-10s %-28s pid %-8s log %s\n' "$@"; }
+row mosquitto "$MQTT_URL" "$(cat "$run_dir/mosquitto/mosquitto.pid")" \
+  "$run_dir/mosquitto/mosquitto.log"
+row influxd "$INFLUX_URL" "$(cat "$run_dir/influxd/influxd.pid")" "$run_dir/influxd/influxd.log"
+row fleetd "state in run dir/fleetd" "$fleetd_pid" "$run_dir/fleetd.log"
+row fleet-sim "$vehicles vehicles v-00000..." "$sim_pid" "$run_dir/fleet-sim.log"
+cat <<EOF
+
+Query:
+  $FLEETCTL history $first --influx $INFLUX_URL --from -10m --to now
+  influx -host 127.0.0.1 -port $INFLUX_PORT -database telemetry_raw \\
+    -execute 'SELECT count(lat) FROM telemetry'
+  influx -host 127.0.0.1 -port $INFLUX_PORT -database telemetry_downsampled \\
+    -execute 'SELECT * FROM alerts ORDER BY time DESC LIMIT 10'
+  mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'fleet/+/alerts' -v    # live alerts
+  tail -f $run_dir/fleetd.log    # fleetd's counters every 30 s
+Zones and rules: deploy/demo/zones.geojson, deploy/demo/rules.json (edit, then
+  kill -HUP $fleetd_pid to reload them).
+EOF
+
+if [ "$duration" -gt 0 ]; then
+  echo
+  echo "(stopping by itself after $duration s)"
+  end=$((SECONDS + duration))
+  while [ $SECONDS -lt $end ]; do
+    kill -0 "$fleetd_pid" 2>/dev/null || { echo "fleetd exited" >&2; exit 1; }
+    sleep 1
+  done
+  stop_all
+  exit 0
+fi
+while kill -0 "$fleetd_pid" 2>/dev/null; do
+  sleep 1
+done
+echo "fleetd exited; see $run_dir/fleetd.log" >&2
+exit 1

@@ -74,7 +74,8 @@ start_fleetd() {
   name=$1
   shift
   case " $FLEETD_NAMES " in *" $name "*) ;; *) FLEETD_NAMES="$FLEETD_NAMES $name" ;; esac
-  "$FLEETD" --mqtt "$MQTT_URL" --influx "$INFLUX_URL" --state-dir "$T/$name" \
+  # FLEETD_WRAPPER runs fleetd under a tool, e.g. "valgrind --error-exitcode=99".
+  ${FLEETD_WRAPPER:-} "$FLEETD" --mqtt "$MQTT_URL" --influx "$INFLUX_URL" --state-dir "$T/$name" \
     --stats-interval 0 "$@" >>"$T/$name.out" 2>>"$T/$name.log" &
   echo $! >"$T/$name.pid"
   i=0
