@@ -249,7 +249,8 @@ int cmd_trips(int argc, char **argv)
     free(ctx.items);
     return FLEETCTL_FAIL;
   }
-  qsort(ctx.items, ctx.n, sizeof *ctx.items, cmp_item);
+  if (ctx.n) /* items is NULL when there are none, which qsort() may not be given */
+    qsort(ctx.items, ctx.n, sizeof *ctx.items, cmp_item);
   if (format == 0) {
     print_text(ctx.items, ctx.n);
   } else if (format == 2) {

@@ -219,7 +219,8 @@ static int zones_check(int argc, char **argv)
   fleet_zoneset_free(zones);
   free(rec);
   if (!rc) {
-    qsort(ctx.items, ctx.n, sizeof *ctx.items, cmp_zitem);
+    if (ctx.n) /* items is NULL when there are none, which qsort() may not be given */
+      qsort(ctx.items, ctx.n, sizeof *ctx.items, cmp_zitem);
     if (json)
       print_json(ctx.items, ctx.n);
     else
