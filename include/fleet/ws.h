@@ -203,8 +203,9 @@ typedef enum fleet_ws_log_level {
 
 /**
  * Log hook: the library never prints. Runs on the service thread (or on the
- * controlling thread inside fleet_ws_start()/fleet_ws_stop()); must return
- * quickly and must not call fleet_ws_stop() or fleet_ws_free(). Messages
+ * controlling thread inside fleet_ws_start()/fleet_ws_stop()), possibly while
+ * the gateway holds an internal lock: it must return quickly and must not
+ * call any fleet_ws_* function but fleet_ws_stats(). Messages
  * never contain tokens, cookies or query strings; refused tokens are logged
  * with the verifier's reason ("token expired at ...") and the peer address.
  *
