@@ -179,8 +179,9 @@ int fleet_ws_options_init(fleet_ws_options_t *opts, unsigned int version)
   if (!opts)
     return fleet_error__set(FLEET_EINVAL, "opts: NULL");
   if (version != FLEET_WS_OPTIONS_VERSION)
-    return fleet_error__set(FLEET_EVERSION, "fleet_ws_options_t version %u is not supported (%u is)",
-                            version, FLEET_WS_OPTIONS_VERSION);
+    return fleet_error__set(FLEET_EVERSION,
+                            "fleet_ws_options_t version %u is not supported (%u is)", version,
+                            FLEET_WS_OPTIONS_VERSION);
   fleet_ws_options_t d = FLEET_WS_OPTIONS_INIT;
   *opts = d;
   return 0;
@@ -257,8 +258,9 @@ static int origin_check(const char *o, size_t i)
                             "allowed_origins[%zu]: '%.80s' must start with http:// or https://",
                             i, o);
   if (n > 255 || !*rest)
-    return fleet_error__set(FLEET_EINVAL, "allowed_origins[%zu]: '%.80s' has no host or is over 255 bytes",
-                            i, o);
+    return fleet_error__set(FLEET_EINVAL,
+                            "allowed_origins[%zu]: '%.80s' has no host or is over 255 bytes", i,
+                            o);
   for (const char *p = rest; *p; p++)
     if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p <= ' ' || *p == 0x7f)
       return fleet_error__set(FLEET_EINVAL,
@@ -514,8 +516,9 @@ static int vehicle_get(fleet_ws__vehicle_t **out, fleet_ws_t *gw, const char *id
     return 0;
   }
   if (gw->n_vehicles >= gw->max_vehicles)
-    return fleet_error__set(FLEET_EFULL, "vehicle '%s': the gateway already tracks max_vehicles (%zu)",
-                            id, gw->max_vehicles);
+    return fleet_error__set(FLEET_EFULL,
+                            "vehicle '%s': the gateway already tracks max_vehicles (%zu)", id,
+                            gw->max_vehicles);
   if (grow((void **)&gw->vehicles, &gw->cap_vehicles, gw->n_vehicles, sizeof *gw->vehicles))
     return fleet_error__oom();
   fleet_ws__vehicle_t *v = calloc(1, sizeof *v);
@@ -1050,8 +1053,9 @@ int fleet_ws_start(fleet_ws_t *gw)
     return fleet_error__set(FLEET_EINTERNAL, "cannot start the gateway's thread");
   }
   gw->running = 1;
-  fleet_ws__log(gw, FLEET_WS_LOG_INFO, "listening on %s://%s%s%s:%d", gw->tls_cert ? "https" : "http",
-                gw->ipv6 ? "[" : "", gw->host, gw->ipv6 ? "]" : "", port);
+  fleet_ws__log(gw, FLEET_WS_LOG_INFO, "listening on %s://%s%s%s:%d",
+                gw->tls_cert ? "https" : "http", gw->ipv6 ? "[" : "", gw->host,
+                gw->ipv6 ? "]" : "", port);
   return 0;
 }
 

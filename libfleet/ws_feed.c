@@ -596,7 +596,7 @@ static void send_snapshot(fleet_ws__client_t *c, const char *const *ids, size_t 
   fleet_buf_dispose(&b);
 }
 
-/* "vehicles": "*" or an array of valid ids. Returns 1 for "*", 0 for an array, -1 after an error. */
+/* "vehicles": "*" or an array of valid ids. 1 for "*", 0 for an array, -1 after an error. */
 static int parse_vehicles(fleet_ws__client_t *c, json_t *jv, const char *type)
 {
   char msg[160];

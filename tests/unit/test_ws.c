@@ -462,7 +462,8 @@ static void test_redact(void **state)
                 "GET /ws?access_token=***&x=1 HTTP/1.1");
   expect_redact("access_token=ab", "access_token=**");
   expect_redact("access_token=", "access_token=");
-  expect_redact("a access_token=12345 b access_token=abcdef", "a access_token=*** b access_token=***");
+  expect_redact("a access_token=12345 b access_token=abcdef",
+                "a access_token=*** b access_token=***");
   expect_redact("nothing to hide", "nothing to hide");
 }
 
@@ -564,7 +565,8 @@ static void test_render_alert(void **state)
 {
   (void)state;
   expect_alert("{\"rule\":\"overspeed\",\"value\":120}",
-               "{\"type\":\"alert\",\"vehicle_id\":\"v-001\",\"rule\":\"overspeed\",\"value\":120}");
+               "{\"type\":\"alert\",\"vehicle_id\":\"v-001\",\"rule\":\"overspeed\","
+               "\"value\":120}");
   expect_alert("{\"vehicle_id\":\"v-001\",\"rule\":\"x\"}",
                "{\"type\":\"alert\",\"vehicle_id\":\"v-001\",\"rule\":\"x\"}");
   expect_alert("{}", "{\"type\":\"alert\",\"vehicle_id\":\"v-001\"}");
