@@ -1522,6 +1522,36 @@ PyObject *register_errors(PyObject *base, PyObject *by_code)
   Py_RETURN_NONE;
 }
 
+/**
+ * Make the wrappers create instances of `cls` (a subclass of the SWIG proxy
+ * class) for the C type `type_name`, e.g. "fleetswig_zone *" (internal: the
+ * fleet package registers its classes). The record of the class registered
+ * before is released, unlike with a second *_swigregister() call.
+ */
+PyObject *set_proxy_class(const char *type_name, PyObject *cls)
+{
+  swig_type_info *ti;
+  SwigPyClientData *old, *data;
+  if (!type_name || !PyType_Check(cls)) {
+    PyErr_SetString(PyExc_TypeError, "set_proxy_class(type_name, class)");
+    return NULL;
+  }
+  ti = SWIG_TypeQuery(type_name);
+  if (!ti) {
+    PyErr_Format(PyExc_ValueError, "set_proxy_class: no wrapped type '%s'", type_name);
+    return NULL;
+  }
+  data = SwigPyClientData_New(cls);
+  if (!data)
+    return NULL;
+  old = ti->owndata ? (SwigPyClientData *)ti->clientdata : NULL;
+  ti->clientdata = NULL;
+  SWIG_TypeNewClientData(ti, data);
+  if (old)
+    SwigPyClientData_Del(old);
+  Py_RETURN_NONE;
+}
+
 /** Raise the exception of a status code with a message (internal, for tests). */
 PyObject *raise_status(int code, const char *message)
 {

@@ -21,13 +21,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The broker must not inherit a sanitizer runtime preloaded for Python.
 if [ -x "$harness" ]; then
-  port=$("$harness" start "$work" | tail -n 1)
+  port=$(env -u LD_PRELOAD -u ASAN_OPTIONS -u PYTHONMALLOC "$harness" start "$work" | tail -n 1)
 else
   port=$(${FLEET_PYTHON:-/usr/bin/python3} -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$work/m.conf"
-  /usr/sbin/mosquitto -c "$work/m.conf" >/dev/null 2>&1 &
+  env -u LD_PRELOAD /usr/sbin/mosquitto -c "$work/m.conf" >/dev/null 2>&1 &
   echo $! >"$work/broker.pid"
   sleep 1
 fi

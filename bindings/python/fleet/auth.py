@@ -299,6 +299,8 @@ class Auth(Handle, _swig.Auth):
             return v.verify(token, expected)
 
 
-for _cls in (Claims, Verifier, Signer, Users, Auth):
-    getattr(_fleet, _cls.__name__ + "_swigregister")(_cls)
-del _cls
+for _cls, _ctype in ((Claims, "fleetswig_claims"), (Verifier, "fleetswig_verifier"),
+                     (Signer, "fleetswig_signer"), (Users, "fleetswig_users"),
+                     (Auth, "fleetswig_auth")):
+    _swig.set_proxy_class(_ctype + " *", _cls)
+del _cls, _ctype

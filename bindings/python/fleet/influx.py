@@ -275,5 +275,5 @@ def parse_duration(text: str) -> int:
     return _swig.history_parse_duration(text)
 
 
-_fleet.InfluxWriter_swigregister(InfluxWriter)
-_fleet.History_swigregister(History)
+_swig.set_proxy_class("fleetswig_writer *", InfluxWriter)
+_swig.set_proxy_class("fleetswig_history *", History)

@@ -228,4 +228,4 @@ def subscribe(url: Optional[str] = None, *, topics: Optional[Union[str, Sequence
         client.stop()
 
 
-_fleet.MqttClient_swigregister(MqttClient)
+_swig.set_proxy_class("fleetswig_mqtt *", MqttClient)

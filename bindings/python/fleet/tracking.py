@@ -377,7 +377,7 @@ class Tracker(Handle, _swig.Tracker):
         return _fleet.Tracker_stats(self)
 
 
-_fleet.RuleSet_swigregister(RuleSet)
-_fleet.TripDetector_swigregister(TripDetector)
-_fleet.Downsampler_swigregister(Downsampler)
-_fleet.Tracker_swigregister(Tracker)
+_swig.set_proxy_class("fleetswig_ruleset *", RuleSet)
+_swig.set_proxy_class("fleetswig_tripdet *", TripDetector)
+_swig.set_proxy_class("fleetswig_downsampler *", Downsampler)
+_swig.set_proxy_class("fleetswig_tracker *", Tracker)

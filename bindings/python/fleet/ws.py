@@ -184,4 +184,4 @@ def _json(value: Union[str, bytes, Mapping[str, Any]]) -> Union[str, bytes]:
     return json.dumps(value, separators=(",", ":"))
 
 
-_fleet.Gateway_swigregister(Gateway)
+_swig.set_proxy_class("fleetswig_ws *", Gateway)

@@ -268,7 +268,7 @@ class ZoneSet(Handle, _swig.ZoneSet):
             return snap.to_geojson()
 
 
-# Zones and snapshots returned by the C layer are created as these classes.
-_fleet.Zone_swigregister(Zone)
-_fleet.ZoneSnapshot_swigregister(ZoneSnapshot)
-_fleet.ZoneSet_swigregister(ZoneSet)
+# Zones, snapshots and sets returned by the C layer are created as these classes.
+_swig.set_proxy_class("fleetswig_zone *", Zone)
+_swig.set_proxy_class("fleetswig_snapshot *", ZoneSnapshot)
+_swig.set_proxy_class("fleetswig_zoneset *", ZoneSet)

@@ -37,6 +37,16 @@ def tracking_dir():
     return DATA_DIR / "tracking"
 
 
+def server_env():
+    """The environment for servers and tools the tests start: without the
+    sanitizer runtime that a sanitized build preloads into Python (it has no
+    business in influxd, a Go program, or in mosquitto)."""
+    env = dict(os.environ)
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "PYTHONMALLOC"):
+        env.pop(name, None)
+    return env
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,8 +75,12 @@ class Broker:
         self.script = HARNESS_DIR / "mosquitto.sh"
         self.proc = None
         if self.script.exists():
-            out = subprocess.run([str(self.script), "start", self.dir], check=True,
-                                 capture_output=True, text=True, timeout=60)
+            try:
+                out = subprocess.run([str(self.script), "start", self.dir], check=True,
+                                     capture_output=True, text=True, timeout=60, env=server_env())
+            except (subprocess.SubprocessError, OSError):
+                self.stop()
+                raise
             self.port = int(out.stdout.strip().splitlines()[-1])
         else:
             mosq = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -76,7 +90,7 @@ class Broker:
                 f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
                         % self.port)
             self.proc = subprocess.Popen([mosq, "-c", conf], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+                                         stderr=subprocess.DEVNULL, env=server_env())
             _wait_port(self.port, self.proc)
         self.url = "mqtt://127.0.0.1:%d" % self.port
 
@@ -85,14 +99,15 @@ class Broker:
                "-t", topic, "-m", payload]
         if retain:
             cmd.append("-r")
-        subprocess.run(cmd, check=True, timeout=30)
+        subprocess.run(cmd, check=True, timeout=30, env=server_env())
 
     def stop(self):
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         else:
-            subprocess.run([str(self.script), "stop", self.dir], check=False, timeout=60)
+            subprocess.run([str(self.script), "stop", self.dir], check=False, timeout=60,
+                           env=server_env())
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -102,12 +117,17 @@ class Influxd:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="fleet-py-influxd-")
         self.script = HARNESS_DIR / "influxd.sh"
-        out = subprocess.run([str(self.script), "start", self.dir], check=True,
-                             capture_output=True, text=True, timeout=120)
+        try:
+            out = subprocess.run([str(self.script), "start", self.dir], check=True,
+                                 capture_output=True, text=True, timeout=120, env=server_env())
+        except (subprocess.SubprocessError, OSError):
+            self.stop()
+            raise
         self.url = out.stdout.strip().splitlines()[-1]
 
     def stop(self):
-        subprocess.run([str(self.script), "stop", self.dir], check=False, timeout=60)
+        subprocess.run([str(self.script), "stop", self.dir], check=False, timeout=60,
+                       env=server_env())
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

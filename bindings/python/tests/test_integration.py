@@ -10,6 +10,7 @@ import time
 import pytest
 
 import fleet
+from conftest import server_env
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def test_mqtt_to_influx_and_back(broker, influxd):
         lines = "\n".join(payload(i, base) for i in range(FIXES)) + "\n"
         subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
                         "-t", "fleet/%s/telemetry" % vid, "-l"], input=lines.encode(),
-                       check=True, timeout=30)
+                       check=True, timeout=30, env=server_env())
     assert wait_for(lambda: len(received) == len(VEHICLES) * FIXES)
     client.stop()
     stats = client.stats()
