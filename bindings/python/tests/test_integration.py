@@ -207,3 +207,31 @@ def test_controlling_calls_refused_from_callbacks(broker):
     client.wait_published(10)
     client.close()
     assert outcome == ["stop", "close"]
+
+
+def test_client_collected_inside_its_own_callback(broker):
+    """The last reference dropped on the client's own network thread: it is
+    freed from another thread once the callback returns (no deadlock, no
+    use after free), and stops cleanly: its status topic says offline."""
+    holder = []
+    done = threading.Event()
+
+    def on_message(msg):
+        holder.clear()  # drops the last reference: collected right here
+        done.set()
+
+    client = fleet.MqttClient(broker.url, topics="fleet/+/gc", on_message=on_message,
+                              status_topic="fleet/gc-test/status")
+    client.start()
+    client.wait_connected(10)
+    holder.append(client)
+    del client
+    broker.publish("fleet/v-9/gc", "x")
+    assert done.wait(10)
+
+    def status():
+        got = list(fleet.mqtt.subscribe(broker.url, topics="fleet/gc-test/status", count=1,
+                                        timeout=5))
+        return got[0].payload if got else None
+
+    assert wait_for(lambda: status() == b"offline", 15)

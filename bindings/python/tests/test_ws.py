@@ -2,6 +2,7 @@
 WebSocket feed (python3-websockets as the client), parents and lifetimes."""
 
 import asyncio
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -173,3 +174,38 @@ def test_handler_may_publish_but_not_stop(verifier):
     finally:
         gw.close()
     assert outcome and "cannot be called from a route handler" in outcome[0]
+
+
+def test_gateway_collected_inside_a_handler(verifier):
+    holder = []
+    answered = []
+
+    def handler(req):
+        holder.clear()  # the last reference: the gateway goes on another thread
+        answered.append(True)
+        return {"bye": True}
+
+    gw = fleet.Gateway(verifier)
+    gw.route("GET", "/api/last", handler, role="public")
+    gw.start()
+    port = gw.port
+    holder.append(gw)
+    del gw
+    # The gateway may be gone before the reply is written: either is fine.
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/last" % port, timeout=10) as r:
+            assert json.loads(r.read()) == {"bye": True}
+    except (OSError, http.client.HTTPException):
+        pass
+    assert answered == [True]
+    # Freed shortly after: the port stops answering.
+    import time
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=1)
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the gateway still answers")
