@@ -83,10 +83,12 @@ class Claims(Handle, _swig.Claims):
 
     @property
     def subject(self) -> str:
+        """``sub``: the user name for libfleet's own tokens."""
         return _fleet.Claims_text(self, "subject")
 
     @property
     def role(self) -> str:
+        """"viewer" or "admin"."""
         return _fleet.Claims_text(self, "role")
 
     @property
@@ -101,6 +103,7 @@ class Claims(Handle, _swig.Claims):
 
     @property
     def issuer(self) -> str:
+        """``iss`` ("" when absent)."""
         return _fleet.Claims_text(self, "issuer")
 
     @property
@@ -139,6 +142,7 @@ class Claims(Handle, _swig.Claims):
         return _fleet.Claims_to_json(self)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The claims as a dict (the JSON of to_json())."""
         import json
         return json.loads(_fleet.Claims_to_json(self))
 
@@ -274,14 +278,17 @@ class Auth(Handle, _swig.Auth):
 
     @property
     def users(self) -> Users:  # type: ignore[override]
+        """The bundle's users file (a new handle on each access)."""
         return _fleet.Auth_users(self)
 
     @property
     def verifier(self) -> Verifier:  # type: ignore[override]
+        """The bundle's verifier: add identity-provider keys to it."""
         return _fleet.Auth_verifier(self)
 
     @property
     def signer(self) -> Signer:  # type: ignore[override]
+        """The bundle's signer (its jwt.secret, or the configured private key)."""
         return _fleet.Auth_signer(self)
 
     def login(self, name: str, password: str) -> Tuple[str, str]:  # type: ignore[override]

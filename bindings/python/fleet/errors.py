@@ -63,10 +63,13 @@ class Error(Exception):
 
     @property
     def message(self) -> str:
+        """The library's detailed message."""
         return str(self.args[0]) if self.args else ""
 
     @property
     def status_name(self) -> str:
+        """The status code's name, e.g. "FLEET_ERANGE" ("unknown" for a code
+        this version does not know)."""
         return _swig.status_name(self.code) or "unknown"
 
     def __str__(self) -> str:

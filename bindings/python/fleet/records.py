@@ -325,10 +325,12 @@ class Trip(Record):
 
     @property
     def start(self) -> _dt.datetime:
+        """start_ns as a UTC datetime."""
         return from_ns(self.start_ns)
 
     @property
     def end(self) -> _dt.datetime:
+        """end_ns as a UTC datetime."""
         return from_ns(self.end_ns)
 
     @property
@@ -364,10 +366,12 @@ class Stop(Record):
 
     @property
     def start(self) -> _dt.datetime:
+        """start_ns as a UTC datetime."""
         return from_ns(self.start_ns)
 
     @property
     def end(self) -> _dt.datetime:
+        """end_ns as a UTC datetime."""
         return from_ns(self.end_ns)
 
     @property
@@ -426,6 +430,7 @@ class Hourly(Record):
 
     @property
     def hour(self) -> _dt.datetime:
+        """The start of the hour as a UTC datetime."""
         return from_ns(self.hour_ns)
 
 
@@ -452,6 +457,7 @@ class TrackerEvent(Record):
 
     @property
     def ts(self) -> _dt.datetime:
+        """ts_ns as a UTC datetime."""
         return from_ns(self.ts_ns)
 
 
@@ -474,6 +480,7 @@ class VehicleState(Record):
 
     @property
     def ts(self) -> _dt.datetime:
+        """ts_ns as a UTC datetime."""
         return from_ns(self.ts_ns)
 
 

@@ -52,6 +52,7 @@ class Request(Record):
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8."""
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
