@@ -37,13 +37,14 @@ enum {
   FPY_ZONE_EVENT,
   FPY_HISTORY_ALERT,
   FPY_ROW,
+  FPY_INGEST_RECORD,
   FPY_NCLASSES
 };
 
 static const char *const fpy_class_names[FPY_NCLASSES] = {
     "Telemetry", "Trip",     "Stop",        "Alert",    "Hourly",       "TrackerEvent",
     "VehicleState", "MqttMessage", "Position", "HistoryTrip", "ZoneEvent", "HistoryAlert",
-    "Row"};
+    "Row", "IngestRecord"};
 
 static PyObject *fpy_classes[FPY_NCLASSES];
 static PyObject *fpy_errors;      /* {code: class} */
@@ -2948,3 +2949,184 @@ static int fpy_ws_role(PyObject *o, int *out)
 FLEETSWIG_OPTIONS(fleet_ws_options_t, ws_opts, fpy_ws_options, fpy_ws_options_init)
 FLEETSWIG_RESULT(fleet_ws_stats_t, out_stats, fpy_ws_stats_new)
 %apply (const char *FLEETSWIG_BYTES_OR_NONE, size_t FLEETSWIG_LEN) { (const char *extra_json, size_t extra_len) };
+
+/* ---- spool and ingest log ------------------------------------------------ */
+
+%{
+static const fpy_name fpy_fsync_names[] = {{"always", FLEET_SPOOL_FSYNC_ALWAYS},
+                                           {"interval", FLEET_SPOOL_FSYNC_INTERVAL},
+                                           {"never", FLEET_SPOOL_FSYNC_NEVER},
+                                           {NULL, 0}};
+static const fpy_name fpy_full_names[] = {{"reject", FLEET_SPOOL_FULL_REJECT},
+                                          {"drop_oldest", FLEET_SPOOL_FULL_DROP_OLDEST},
+                                          {NULL, 0}};
+static const fpy_name fpy_storage_event_names[] = {{"torn_tail", FLEET_SPOOL_EVENT_TORN_TAIL},
+                                                   {"corrupt", FLEET_SPOOL_EVENT_CORRUPT},
+                                                   {"dropped", FLEET_SPOOL_EVENT_DROPPED},
+                                                   {"checkpoint_reset",
+                                                    FLEET_SPOOL_EVENT_CHECKPOINT_RESET},
+                                                   {NULL, 0}};
+
+static const fpy_field fpy_spool_opts_fields[] = {
+    FPY_FIELD(fleet_spool_options_t, segment_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_spool_options_t, max_bytes, FPY_F_U64),
+    FPY_ENUM(fleet_spool_options_t, fsync_policy, fpy_fsync_names),
+    FPY_FIELD(fleet_spool_options_t, fsync_interval_ms, FPY_F_UINT),
+    FPY_ENUM(fleet_spool_options_t, full_policy, fpy_full_names)};
+static const fpy_struct fpy_spool_opts =
+    FPY_STRUCT("spool options", fpy_spool_opts_fields, fleet_spool_options_t, -1);
+static void fpy_spool_opts_init(fleet_spool_options_t *o)
+{
+  fleet_spool_options_init(o, FLEET_SPOOL_OPTIONS_VERSION);
+}
+
+static const fpy_field fpy_spool_stats_fields[] = {
+    FPY_FIELD(fleet_spool_stats_t, records, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, bytes, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, segments, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, next_seq, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, acked_seq, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, appended, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, appended_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, acked, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, rejected_full, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, dropped_records, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, dropped_segments, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, corrupt_skipped, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, torn_truncated, FPY_F_U64),
+    FPY_FIELD(fleet_spool_stats_t, syncs, FPY_F_U64)};
+static const fpy_struct fpy_spool_stats =
+    FPY_STRUCT("spool stats", fpy_spool_stats_fields, fleet_spool_stats_t, -1);
+static PyObject *fpy_spool_stats_new(const fleet_spool_stats_t *s) { return fpy_to_dict(&fpy_spool_stats, s); }
+
+static const fpy_field fpy_ingestlog_opts_fields[] = {
+    FPY_FIELD(fleet_ingestlog_options_t, segment_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_options_t, sync_every, FPY_F_UINT),
+    FPY_FIELD(fleet_ingestlog_options_t, sync_interval_ms, FPY_F_UINT)};
+static const fpy_struct fpy_ingestlog_opts =
+    FPY_STRUCT("ingest log options", fpy_ingestlog_opts_fields, fleet_ingestlog_options_t, -1);
+static void fpy_ingestlog_opts_init(fleet_ingestlog_options_t *o)
+{
+  fleet_ingestlog_options_init(o, FLEET_INGESTLOG_OPTIONS_VERSION);
+}
+
+static const fpy_field fpy_ingestlog_stats_fields[] = {
+    FPY_FIELD(fleet_ingestlog_stats_t, next_seq, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, checkpoint_seq, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, synced_seq, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, segments, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, bytes, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, appended, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, appended_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, syncs, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, replayed, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, corrupt_skipped, FPY_F_U64),
+    FPY_FIELD(fleet_ingestlog_stats_t, torn_truncated, FPY_F_U64)};
+static const fpy_struct fpy_ingestlog_stats =
+    FPY_STRUCT("ingest log stats", fpy_ingestlog_stats_fields, fleet_ingestlog_stats_t, -1);
+static PyObject *fpy_ingestlog_stats_new(const fleet_ingestlog_stats_t *s)
+{
+  return fpy_to_dict(&fpy_ingestlog_stats, s);
+}
+
+/* Storage event callbacks are called as fn(event_name, records, message). */
+typedef struct fpy_storage_event {
+  int event;
+  uint64_t records;
+  const char *message;
+} fpy_storage_event;
+
+static PyObject *fpy_storage_event_build(const void *p)
+{
+  const fpy_storage_event *e = (const fpy_storage_event *)p;
+  const char *name = fpy_enum_name(fpy_storage_event_names, e->event);
+  return Py_BuildValue("(NNN)", name ? PyUnicode_FromString(name) : PyLong_FromLong(e->event),
+                       PyLong_FromUnsignedLongLong((unsigned long long)e->records),
+                       fpy_str(e->message));
+}
+
+/* A storage handle's event callback, and the thread running it (the spool
+ * calls it with its mutex held: a spool call from it would deadlock). */
+typedef struct fleetswig_storage_ctx {
+  fleetswig_callback on_event;
+  int cb_depth;
+  pthread_t cb_thread;
+} fleetswig_storage_ctx;
+
+static void fleetswig_storage_event(fleetswig_storage_ctx *ctx, int event, uint64_t records,
+                                    const char *message)
+{
+  PyGILState_STATE st;
+  fpy_storage_event e = {event, records, message};
+  if (!ctx->on_event.fn)
+    return;
+  st = PyGILState_Ensure();
+  ctx->cb_depth++;
+  ctx->cb_thread = pthread_self();
+  fleetswig_invoke_as(&ctx->on_event, fpy_storage_event_build, &e, 1);
+  ctx->cb_depth--;
+  PyGILState_Release(st);
+}
+
+static void fleetswig_spool_event_tramp(int event, uint64_t records, const char *message, void *ud)
+{
+  fleetswig_storage_event((fleetswig_storage_ctx *)ud, event, records, message);
+}
+
+static void fleetswig_ingestlog_event_tramp(int event, const char *message, void *ud)
+{
+  fleetswig_storage_event((fleetswig_storage_ctx *)ud, event, 0, message);
+}
+
+static int fleetswig_storage_in_callback(const fleetswig_storage_ctx *ctx)
+{
+  return ctx->cb_depth > 0 && pthread_equal(ctx->cb_thread, pthread_self());
+}
+
+static PyObject *fpy_ingest_record_build(const void *p)
+{
+  const fleet_ingestlog_record_t *r = (const fleet_ingestlog_record_t *)p;
+  PyObject *d = PyDict_New();
+  if (!d)
+    return NULL;
+  if (fpy_set(d, "seq", PyLong_FromUnsignedLongLong((unsigned long long)r->seq)) ||
+      fpy_set(d, "recv_time_ns", PyLong_FromLongLong((long long)r->recv_time_ns)) ||
+      fpy_set(d, "topic", PyUnicode_DecodeUTF8(r->topic, (Py_ssize_t)r->topic_len, "replace")) ||
+      fpy_set(d, "payload", PyBytes_FromStringAndSize((const char *)r->payload,
+                                                      (Py_ssize_t)r->payload_len))) {
+    Py_DECREF(d);
+    return NULL;
+  }
+  return fpy_make(FPY_INGEST_RECORD, d);
+}
+
+static int fleetswig_replay_tramp(const fleet_ingestlog_record_t *rec, void *ud)
+{
+  return fleetswig_invoke((fleetswig_callback *)ud, fpy_ingest_record_build, rec);
+}
+%}
+
+FLEETSWIG_OPTIONS(fleet_spool_options_t, spool_opts, fpy_spool_opts, fpy_spool_opts_init)
+FLEETSWIG_OPTIONS(fleet_ingestlog_options_t, log_opts, fpy_ingestlog_opts, fpy_ingestlog_opts_init)
+FLEETSWIG_RESULT(fleet_spool_stats_t, out_stats, fpy_spool_stats_new)
+FLEETSWIG_RESULT(fleet_ingestlog_stats_t, out_stats, fpy_ingestlog_stats_new)
+%apply fleetswig_callable OPTIONAL { fleetswig_callable on_event };
+%apply (const char *FLEETSWIG_BYTES, size_t FLEETSWIG_LEN) { (const void *data, size_t len) };
+
+/* A record read back: bytes. */
+%typemap(in, numinputs=0) fleet_buf_t *out_record (fleet_buf_t tmp = FLEET_BUF_INIT) {
+  $1 = &tmp;
+}
+%typemap(argout) fleet_buf_t *out_record {
+  $result = SWIG_Python_AppendOutput($result,
+      PyBytes_FromStringAndSize($1->ptr ? $1->ptr : "", (Py_ssize_t)$1->len));
+}
+%typemap(freearg) fleet_buf_t *out_record {
+  fleet_buf_dispose($1);
+}
+%typemap(in, numinputs=0) uint64_t *out_seq (uint64_t tmp = 0) {
+  $1 = &tmp;
+}
+%typemap(argout) uint64_t *out_seq {
+  $result = SWIG_Python_AppendOutput($result, PyLong_FromUnsignedLongLong(*$1));
+}

@@ -3167,3 +3167,320 @@ struct fleetswig_ws {};
     return (fleet_status_t)rc;
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* spool and ingestlog: the crash-safe on-disk logs                         */
+/* ------------------------------------------------------------------------ */
+
+%ignore fleet_spool;
+%ignore fleet_spool_options;
+%ignore fleet_spool_options_init;
+%ignore fleet_spool_stats;
+%ignore fleet_spool_open;
+%ignore fleet_spool_free;
+%ignore fleet_spool_append;
+%ignore fleet_spool_peek;
+%ignore fleet_spool_ack;
+%ignore fleet_spool_sync;
+%ignore fleet_spool_get_stats;
+%include <fleet/spool.h>
+
+%ignore fleet_ingestlog;
+%ignore fleet_ingestlog_options;
+%ignore fleet_ingestlog_options_init;
+%ignore fleet_ingestlog_record;
+%ignore fleet_ingestlog_stats;
+%ignore fleet_ingestlog_open;
+%ignore fleet_ingestlog_free;
+%ignore fleet_ingestlog_append;
+%ignore fleet_ingestlog_sync;
+%ignore fleet_ingestlog_checkpoint;
+%ignore fleet_ingestlog_replay;
+%ignore fleet_ingestlog_get_stats;
+%include <fleet/ingestlog.h>
+
+%{
+/* Each log: the handle, the event callback, and what opening repaired. */
+typedef struct fleetswig_spool {
+  fleetswig_handle h;
+  fleetswig_storage_ctx ctx;
+  char *repairs;
+} fleetswig_spool;
+
+typedef struct fleetswig_ingestlog {
+  fleetswig_handle h;
+  fleetswig_storage_ctx ctx;
+  char *repairs;
+} fleetswig_ingestlog;
+
+static void fleetswig_spool_destroy(fleetswig_handle *h)
+{
+  fleetswig_spool *self = (fleetswig_spool *)h;
+  fleet_spool_t *sp = (fleet_spool_t *)h->ptr;
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  fleet_spool_free(sp);
+  FLEETSWIG_ALLOW_THREADS_END
+  fleetswig_callback_clear(&self->ctx.on_event);
+  free(self->repairs);
+  self->repairs = NULL;
+}
+
+static void fleetswig_ingestlog_destroy(fleetswig_handle *h)
+{
+  fleetswig_ingestlog *self = (fleetswig_ingestlog *)h;
+  fleet_ingestlog_t *log = (fleet_ingestlog_t *)h->ptr;
+  FLEETSWIG_ALLOW_THREADS_BEGIN
+  fleet_ingestlog_free(log);
+  FLEETSWIG_ALLOW_THREADS_END
+  fleetswig_callback_clear(&self->ctx.on_event);
+  free(self->repairs);
+  self->repairs = NULL;
+}
+
+/* After a successful open: the description of what was repaired, or NULL. */
+static char *fleetswig_storage_repairs(void)
+{
+  return fleet_error_last_code() == FLEET_ECORRUPT ? strdup(fleet_error_last()) : NULL;
+}
+
+/* The spool runs its event callback with its mutex held. */
+#define FLEETSWIG_STORAGE_ENTER(self)                                                   \
+  do {                                                                                  \
+    if (fleetswig_storage_in_callback(&(self)->ctx))                                    \
+      return (fleet_status_t)fleetswig_fail(                                            \
+          FLEET_ESTATE, "%s: this call is not allowed from its event callback",         \
+          (self)->h.what);                                                              \
+    FLEETSWIG_ENTER(&(self)->h, FLEETSWIG_CALL);                                        \
+  } while (0)
+%}
+
+FLEETSWIG_CONSTRUCTOR(fleetswig_spool, fleetswig_spool)
+FLEETSWIG_CONSTRUCTOR(fleetswig_ingestlog, fleetswig_ingestlog)
+%rename(Spool) fleetswig_spool;
+%rename(IngestLog) fleetswig_ingestlog;
+struct fleetswig_spool {};
+struct fleetswig_ingestlog {};
+
+/**
+ * A crash-safe, bounded, on-disk FIFO of opaque records (CRC-checked
+ * segments, torn tails repaired at open). Consumer protocol: peek the oldest
+ * unacknowledged record, deliver it, ack its sequence number. Thread-safe.
+ */
+%extend fleetswig_spool {
+  /**
+   * Open (or create) the spool directory dir; spool_opts: a dict
+   * (segment_bytes, max_bytes, fsync_policy, fsync_interval_ms,
+   * full_policy) or None; on_event(event, records, message) hears of repairs
+   * and drops.
+   */
+  fleetswig_spool(const char *dir, const fleet_spool_options_t *spool_opts,
+                  fleetswig_callable on_event) {
+    fleetswig_spool *self = (fleetswig_spool *)fleetswig_alloc(sizeof *self);
+    fleet_spool_options_t o;
+    fleet_spool_t *sp = NULL;
+    int rc;
+    if (!self)
+      return NULL;
+    if (spool_opts)
+      o = *spool_opts;
+    else
+      fleet_spool_options_init(&o, FLEET_SPOOL_OPTIONS_VERSION);
+    fleetswig_handle_init(&self->h, "Spool", 0, fleetswig_spool_destroy);
+    fleetswig_callback_init(&self->ctx.on_event, on_event);
+    self->ctx.on_event.unraisable = 1;
+    o.on_event = on_event ? fleetswig_spool_event_tramp : NULL;
+    o.event_userdata = &self->ctx;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleet_spool_open(&sp, dir, &o);
+    FLEETSWIG_ALLOW_THREADS_END
+    if (fleetswig_keep(rc) != 0) {
+      fleetswig_callback_clear(&self->ctx.on_event);
+      free(self);
+      return NULL;
+    }
+    self->repairs = fleetswig_storage_repairs();
+    self->h.ptr = sp;
+    return self;
+  }
+  ~fleetswig_spool() { fleetswig_dispose(&$self->h); }
+  /** Persist the acknowledged position and appended data, and close the spool. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** What opening repaired (torn tail, corrupt regions), or None. */
+  fleet_status_t repairs(fleetswig_string *out) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    fleetswig_string_set(out, $self->repairs);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** Append one record (bytes); its sequence number. */
+  fleet_status_t append(uint64_t *out_seq, const void *data, size_t len) {
+    int rc;
+    fleet_spool_t *sp;
+    FLEETSWIG_STORAGE_ENTER($self);
+    sp = (fleet_spool_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_spool_append(out_seq, sp, data, len));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** The oldest unacknowledged record: (bytes, seq); NotFoundError when none. */
+  fleet_status_t peek(fleet_buf_t *out_record, uint64_t *out_seq) {
+    int rc;
+    fleet_spool_t *sp;
+    FLEETSWIG_STORAGE_ENTER($self);
+    sp = (fleet_spool_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_spool_peek(out_record, out_seq, sp));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Acknowledge every record up to and including seq. */
+  fleet_status_t ack(uint64_t seq) {
+    int rc;
+    fleet_spool_t *sp;
+    FLEETSWIG_STORAGE_ENTER($self);
+    sp = (fleet_spool_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_spool_ack(sp, seq));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Force appended records and the acknowledged position to disk now. */
+  fleet_status_t sync() {
+    int rc;
+    fleet_spool_t *sp;
+    FLEETSWIG_STORAGE_ENTER($self);
+    sp = (fleet_spool_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_spool_sync(sp));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** The counters and sizes, as a dict. */
+  fleet_status_t stats(fleet_spool_stats_t *out_stats) {
+    int rc;
+    FLEETSWIG_STORAGE_ENTER($self);
+    out_stats->version = FLEET_SPOOL_STATS_VERSION;
+    rc = fleetswig_keep(fleet_spool_get_stats(out_stats, (fleet_spool_t *)$self->h.ptr));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}
+
+/**
+ * The write-ahead log of received MQTT messages: append first thing in the
+ * message callback, checkpoint what is stored downstream, replay the rest at
+ * start. Thread-safe.
+ */
+%extend fleetswig_ingestlog {
+  /**
+   * Open (or create) the log directory dir; log_opts: a dict (segment_bytes,
+   * sync_every, sync_interval_ms) or None; on_event(event, records, message)
+   * hears of repairs.
+   */
+  fleetswig_ingestlog(const char *dir, const fleet_ingestlog_options_t *log_opts,
+                      fleetswig_callable on_event) {
+    fleetswig_ingestlog *self = (fleetswig_ingestlog *)fleetswig_alloc(sizeof *self);
+    fleet_ingestlog_options_t o;
+    fleet_ingestlog_t *log = NULL;
+    int rc;
+    if (!self)
+      return NULL;
+    if (log_opts)
+      o = *log_opts;
+    else
+      fleet_ingestlog_options_init(&o, FLEET_INGESTLOG_OPTIONS_VERSION);
+    fleetswig_handle_init(&self->h, "IngestLog", 0, fleetswig_ingestlog_destroy);
+    fleetswig_callback_init(&self->ctx.on_event, on_event);
+    self->ctx.on_event.unraisable = 1;
+    o.on_event = on_event ? fleetswig_ingestlog_event_tramp : NULL;
+    o.event_userdata = &self->ctx;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleet_ingestlog_open(&log, dir, &o);
+    FLEETSWIG_ALLOW_THREADS_END
+    if (fleetswig_keep(rc) != 0) {
+      fleetswig_callback_clear(&self->ctx.on_event);
+      free(self);
+      return NULL;
+    }
+    self->repairs = fleetswig_storage_repairs();
+    self->h.ptr = log;
+    return self;
+  }
+  ~fleetswig_ingestlog() { fleetswig_dispose(&$self->h); }
+  /** Sync everything appended and close the log. */
+  void close() { fleetswig_close(&$self->h); }
+  /** True until close(). */
+  bool is_open() { return fleetswig_is_open(&$self->h); }
+  /** What opening repaired (a torn tail), or None. */
+  fleet_status_t repairs(fleetswig_string *out) {
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    fleetswig_string_set(out, $self->repairs);
+    fleetswig_leave(&$self->h);
+    return FLEET_OK;
+  }
+  /** Append one message (topic, payload bytes): its sequence number. */
+  fleet_status_t append(uint64_t *out_seq, const char *topic, const void *payload, size_t len) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    rc = fleetswig_keep(fleet_ingestlog_append(out_seq, (fleet_ingestlog_t *)$self->h.ptr,
+                                               topic, payload, len));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** fdatasync every record appended so far. */
+  fleet_status_t sync() {
+    int rc;
+    fleet_ingestlog_t *log;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    log = (fleet_ingestlog_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ingestlog_sync(log));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Everything up to and including seq is stored downstream. */
+  fleet_status_t checkpoint(uint64_t seq) {
+    int rc;
+    fleet_ingestlog_t *log;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    log = (fleet_ingestlog_t *)$self->h.ptr;
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ingestlog_checkpoint(log, seq));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+  /** Deliver every record after the checkpoint to on_item(record), oldest first. */
+  fleet_status_t replay(fleetswig_callable on_item) {
+    int rc;
+    fleet_ingestlog_t *log;
+    fleetswig_callback cb;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    log = (fleet_ingestlog_t *)$self->h.ptr;
+    fleetswig_callback_init(&cb, on_item);
+    FLEETSWIG_ALLOW_THREADS_BEGIN
+    rc = fleetswig_keep(fleet_ingestlog_replay(log, fleetswig_replay_tramp, &cb));
+    FLEETSWIG_ALLOW_THREADS_END
+    fleetswig_leave(&$self->h);
+    rc = fleetswig_callback_done(&cb, rc);
+    fleetswig_callback_clear(&cb);
+    return (fleet_status_t)rc;
+  }
+  /** The counters and sizes, as a dict. */
+  fleet_status_t stats(fleet_ingestlog_stats_t *out_stats) {
+    int rc;
+    FLEETSWIG_ENTER(&$self->h, FLEETSWIG_CALL);
+    out_stats->version = FLEET_INGESTLOG_STATS_VERSION;
+    rc = fleetswig_keep(fleet_ingestlog_get_stats(out_stats, (fleet_ingestlog_t *)$self->h.ptr));
+    fleetswig_leave(&$self->h);
+    return (fleet_status_t)rc;
+  }
+}

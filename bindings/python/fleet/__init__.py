@@ -17,6 +17,7 @@ A small Python layer over the C library (through its SWIG module,
 - messaging: :class:`MqttClient` (``fleet.mqtt``); the WebSocket/REST
   gateway, :class:`Gateway` (``fleet.ws``).
 - auth: JWT issue and verify, password hashes, users (``fleet.auth``).
+- durable logs: :class:`Spool`, :class:`IngestLog` (``fleet.storage``).
 
 Every failure raises a subclass of :class:`Error` (see ``fleet.errors``)
 carrying the status ``code`` and the library's precise message.
@@ -43,7 +44,8 @@ from .tracking import (Downsampler, RuleSet, Tracker, TripDetector, check_hourly
 from .influx import History, InfluxConfig, InfluxWriter
 from .mqtt import MqttClient, MqttMessage
 from .ws import Gateway
-from . import auth, influx, mqtt, ws
+from .storage import IngestLog, Spool
+from . import auth, influx, mqtt, storage, ws
 
 __version__ = _swig.version_string()
 
@@ -93,9 +95,12 @@ __all__ = [
     "MqttClient",
     "MqttMessage",
     "Gateway",
+    "Spool",
+    "IngestLog",
     "auth",
     "influx",
     "mqtt",
+    "storage",
     "ws",
 ] + _errors_all + _records_all
 

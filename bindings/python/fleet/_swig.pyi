@@ -268,6 +268,26 @@ class Gateway(_Handle):
     def publish_alert(self, vehicle_id: str, json: Bytes) -> None: ...
     def stats(self) -> Dict[str, int]: ...
 
+class Spool(_Handle):
+    def __init__(self, dir: str, spool_opts: Options,
+                 on_event: Optional[Callable[[str, int, str], Any]]) -> None: ...
+    def repairs(self) -> Optional[str]: ...
+    def append(self, data: Bytes) -> int: ...
+    def peek(self) -> List[Any]: ...
+    def ack(self, seq: int) -> None: ...
+    def sync(self) -> None: ...
+    def stats(self) -> Dict[str, int]: ...
+
+class IngestLog(_Handle):
+    def __init__(self, dir: str, log_opts: Options,
+                 on_event: Optional[Callable[[str, int, str], Any]]) -> None: ...
+    def repairs(self) -> Optional[str]: ...
+    def append(self, topic: str, payload: Optional[Bytes]) -> int: ...
+    def sync(self) -> None: ...
+    def checkpoint(self, seq: int) -> None: ...
+    def replay(self, on_item: Callable[[Record], Any]) -> None: ...
+    def stats(self) -> Dict[str, int]: ...
+
 # Constants of the C headers (macros and enum values).
 FLEET_ALERT_MESSAGE_MAX: int
 FLEET_AUTH_ACCESS_TTL_DEFAULT: int
@@ -442,6 +462,16 @@ FLEET_INFLUX_SECRET_MAX: int
 FLEET_INFLUX_URL_MAX: int
 FLEET_INFLUX_WRITER_OPTS_VERSION: int
 FLEET_INFLUX_WRITER_STATS_VERSION: int
+FLEET_INGESTLOG_EVENT_CHECKPOINT_RESET: int
+FLEET_INGESTLOG_EVENT_CORRUPT: int
+FLEET_INGESTLOG_EVENT_TORN_TAIL: int
+FLEET_INGESTLOG_OPTIONS_VERSION: int
+FLEET_INGESTLOG_PAYLOAD_MAX: int
+FLEET_INGESTLOG_SEGMENT_DEFAULT: int
+FLEET_INGESTLOG_SEGMENT_MIN: int
+FLEET_INGESTLOG_STATS_VERSION: int
+FLEET_INGESTLOG_SYNC_INTERVAL_DEFAULT: int
+FLEET_INGESTLOG_TOPIC_MAX: int
 FLEET_LP_MAX_TAGS: int
 FLEET_MQTT_CLIENT_ID_MAX: int
 FLEET_MQTT_HOST_MAX: int
@@ -477,6 +507,22 @@ FLEET_SEVERITY_CRITICAL: int
 FLEET_SEVERITY_INFO: int
 FLEET_SEVERITY_WARNING: int
 FLEET_SOVERSION: int
+FLEET_SPOOL_EVENT_CHECKPOINT_RESET: int
+FLEET_SPOOL_EVENT_CORRUPT: int
+FLEET_SPOOL_EVENT_DROPPED: int
+FLEET_SPOOL_EVENT_TORN_TAIL: int
+FLEET_SPOOL_FSYNC_ALWAYS: int
+FLEET_SPOOL_FSYNC_INTERVAL: int
+FLEET_SPOOL_FSYNC_INTERVAL_DEFAULT: int
+FLEET_SPOOL_FSYNC_NEVER: int
+FLEET_SPOOL_FULL_DROP_OLDEST: int
+FLEET_SPOOL_FULL_REJECT: int
+FLEET_SPOOL_MAX_BYTES_DEFAULT: int
+FLEET_SPOOL_OPTIONS_VERSION: int
+FLEET_SPOOL_RECORD_MAX: int
+FLEET_SPOOL_SEGMENT_DEFAULT: int
+FLEET_SPOOL_SEGMENT_MIN: int
+FLEET_SPOOL_STATS_VERSION: int
 FLEET_STOP_DATA_GAP: int
 FLEET_STOP_FROM_FIRST_FIX: int
 FLEET_STOP_OPEN: int

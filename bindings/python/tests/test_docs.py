@@ -7,7 +7,7 @@ import fleet
 from fleet import _swig
 
 MODULES = [fleet, fleet.errors, fleet.records, fleet.zones, fleet.tracking, fleet.influx,
-           fleet.mqtt, fleet.auth, fleet.ws]
+           fleet.mqtt, fleet.auth, fleet.ws, fleet.storage]
 
 
 def public_members(obj):

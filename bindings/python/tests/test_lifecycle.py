@@ -40,6 +40,8 @@ def _handles(tmp_path):
         (auth.Users(str(tmp_path / "users.json")), lambda h: len(h)),
         (a, lambda h: h.users),
         (fleet.Gateway(auth.Verifier()), lambda h: h.stats()),
+        (fleet.Spool(str(tmp_path / "spool")), lambda h: h.stats()),
+        (fleet.IngestLog(str(tmp_path / "wal")), lambda h: h.stats()),
     ]
 
 
