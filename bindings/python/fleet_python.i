@@ -20,6 +20,7 @@
 %{
 #include <limits.h>
 #include <math.h>
+#include <structmember.h>
 
 /* ---- Registered classes ------------------------------------------------ */
 
@@ -182,6 +183,17 @@ static int fpy_set(PyObject *d, const char *key, PyObject *value)
 }
 
 static PyObject *fpy_none(void) { Py_RETURN_NONE; }
+
+/* Set attribute `name` of obj to value (a new reference, stolen). */
+static int fpy_setattr(PyObject *obj, const char *name, PyObject *value)
+{
+  int rc;
+  if (!value)
+    return -1;
+  rc = PyObject_SetAttrString(obj, name, value);
+  Py_DECREF(value);
+  return rc;
+}
 
 /* UTF-8 of a str without embedded NUL; the pointer lives as long as `o`. */
 static const char *fpy_utf8(PyObject *o, const char *what, Py_ssize_t *len)
@@ -695,16 +707,6 @@ static int fpy_init_keys(void)
   return fpy_empty_tuple ? 0 : -1;
 }
 
-static int fpy_dset(PyObject *d, PyObject *key, PyObject *value)
-{
-  int rc;
-  if (!value)
-    return -1;
-  rc = PyDict_SetItem(d, key, value);
-  Py_DECREF(value);
-  return rc;
-}
-
 static PyObject *fpy_opt_double(const fleet_telemetry_t *r, unsigned bit, double v)
 {
   if (r->present & bit)
@@ -712,37 +714,163 @@ static PyObject *fpy_opt_double(const fleet_telemetry_t *r, unsigned bit, double
   Py_RETURN_NONE;
 }
 
-/* The attributes of a Telemetry object, as a dict. */
-static PyObject *fpy_telemetry_dict(const fleet_telemetry_t *r,
+/* TelemetryBase: the C base of fleet.Telemetry. A record's fields live in
+ * fixed slots, so the parser builds records directly (no attribute dict to
+ * fill and materialise); the Python class adds methods, and a __dict__ for
+ * anything else (Position's tags, say). */
+enum {
+  FPY_TF_VEHICLE_ID,
+  FPY_TF_TS_NS,
+  FPY_TF_LAT,
+  FPY_TF_LNG,
+  FPY_TF_SPEED,
+  FPY_TF_HEADING,
+  FPY_TF_IGNITION,
+  FPY_TF_ODOMETER,
+  FPY_TF_BATTERY_V,
+  FPY_TF_ENGINE_TEMP,
+  FPY_TF_FUEL_LEVEL,
+  FPY_TF_DRIVER_ID,
+  FPY_TF_EXTRAS,
+  FPY_TF_WARNINGS,
+  FPY_TF_N
+};
+
+typedef struct fpy_telemetry_obj {
+  PyObject_HEAD
+  PyObject *f[FPY_TF_N]; /* NULL reads as None */
+} fpy_telemetry_obj;
+
+#define FPY_TF_MEMBER(name, idx, doc) \
+  {name, T_OBJECT, offsetof(fpy_telemetry_obj, f) + (idx) * sizeof(PyObject *), 0, doc}
+
+static PyMemberDef fpy_telemetry_members[] = {
+    FPY_TF_MEMBER("vehicle_id", FPY_TF_VEHICLE_ID, "the vehicle, \"\" when unknown"),
+    FPY_TF_MEMBER("ts_ns", FPY_TF_TS_NS, "device time, ns since the epoch"),
+    FPY_TF_MEMBER("lat", FPY_TF_LAT, "WGS84 latitude, degrees"),
+    FPY_TF_MEMBER("lng", FPY_TF_LNG, "WGS84 longitude, degrees"),
+    FPY_TF_MEMBER("speed", FPY_TF_SPEED, "km/h, or None"),
+    FPY_TF_MEMBER("heading", FPY_TF_HEADING, "degrees [0, 360), or None"),
+    FPY_TF_MEMBER("ignition", FPY_TF_IGNITION, "bool, or None"),
+    FPY_TF_MEMBER("odometer", FPY_TF_ODOMETER, "km, or None"),
+    FPY_TF_MEMBER("battery_v", FPY_TF_BATTERY_V, "V, or None"),
+    FPY_TF_MEMBER("engine_temp", FPY_TF_ENGINE_TEMP, "degrees C, or None"),
+    FPY_TF_MEMBER("fuel_level", FPY_TF_FUEL_LEVEL, "%, or None"),
+    FPY_TF_MEMBER("driver_id", FPY_TF_DRIVER_ID, "str, or None"),
+    {NULL, 0, 0, 0, NULL}};
+
+/* extras and warnings are made on first use: most records have neither. */
+static PyObject *fpy_telemetry_get_container(PyObject *self, void *closure)
+{
+  fpy_telemetry_obj *t = (fpy_telemetry_obj *)self;
+  int idx = (int)(intptr_t)closure;
+  if (!t->f[idx]) {
+    t->f[idx] = idx == FPY_TF_EXTRAS ? PyDict_New() : PyList_New(0);
+    if (!t->f[idx])
+      return NULL;
+  }
+  Py_INCREF(t->f[idx]);
+  return t->f[idx];
+}
+
+static int fpy_telemetry_set_container(PyObject *self, PyObject *value, void *closure)
+{
+  fpy_telemetry_obj *t = (fpy_telemetry_obj *)self;
+  Py_XINCREF(value);
+  Py_XSETREF(t->f[(int)(intptr_t)closure], value);
+  return 0;
+}
+
+static PyGetSetDef fpy_telemetry_getset[] = {
+    {"extras", fpy_telemetry_get_container, fpy_telemetry_set_container,
+     "further CAN fields: {name: float | bool}", (void *)(intptr_t)FPY_TF_EXTRAS},
+    {"warnings", fpy_telemetry_get_container, fpy_telemetry_set_container,
+     "what the parser dropped: [str]", (void *)(intptr_t)FPY_TF_WARNINGS},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static int fpy_telemetry_traverse(PyObject *self, visitproc visit, void *arg)
+{
+  fpy_telemetry_obj *t = (fpy_telemetry_obj *)self;
+  int i;
+  for (i = 0; i < FPY_TF_N; i++)
+    Py_VISIT(t->f[i]);
+  return 0;
+}
+
+static int fpy_telemetry_clear(PyObject *self)
+{
+  fpy_telemetry_obj *t = (fpy_telemetry_obj *)self;
+  int i;
+  for (i = 0; i < FPY_TF_N; i++)
+    Py_CLEAR(t->f[i]);
+  return 0;
+}
+
+static void fpy_telemetry_dealloc(PyObject *self)
+{
+  /* Python subclasses dealloc through subtype_dealloc, which calls this and
+   * releases their (heap) type itself; this base type is static. */
+  PyObject_GC_UnTrack(self);
+  fpy_telemetry_clear(self);
+  Py_TYPE(self)->tp_free(self);
+}
+
+static PyTypeObject fpy_telemetry_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "fleet._fleet.TelemetryBase",
+    .tp_basicsize = sizeof(fpy_telemetry_obj),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The fields of a telemetry record (base of fleet.Telemetry).",
+    .tp_traverse = fpy_telemetry_traverse,
+    .tp_clear = fpy_telemetry_clear,
+    .tp_dealloc = fpy_telemetry_dealloc,
+    .tp_members = fpy_telemetry_members,
+    .tp_getset = fpy_telemetry_getset,
+    .tp_new = PyType_GenericNew,
+};
+
+/* Store a new reference (stolen) in slot idx; -1 when it is NULL (failed). */
+static int fpy_tset(fpy_telemetry_obj *t, int idx, PyObject *v)
+{
+  if (!v)
+    return -1;
+  Py_XSETREF(t->f[idx], v);
+  return 0;
+}
+
+/* A record of registered class `cls` (Telemetry or Position) holding r. */
+static PyObject *fpy_telemetry_make(int cls, const fleet_telemetry_t *r,
                                     const fleet_telemetry_warnings_t *w)
 {
-  PyObject *d = PyDict_New(), *extras, *warnings;
+  PyTypeObject *type = fpy_classes[cls] ? (PyTypeObject *)fpy_classes[cls] : &fpy_telemetry_type;
+  fpy_telemetry_obj *t = (fpy_telemetry_obj *)type->tp_alloc(type, 0);
+  PyObject *extras = NULL, *warnings;
   unsigned i;
-  if (!d)
+  if (!t)
     return NULL;
-  if (fpy_dset(d, fpy_k_vehicle_id, PyUnicode_FromString(r->vehicle_id)) ||
-      fpy_dset(d, fpy_k_ts_ns, PyLong_FromLongLong((long long)r->ts_ns)) ||
-      fpy_dset(d, fpy_k_lat, PyFloat_FromDouble(r->lat)) ||
-      fpy_dset(d, fpy_k_lng, PyFloat_FromDouble(r->lng)) ||
-      fpy_dset(d, fpy_k_speed, fpy_opt_double(r, FLEET_TELEMETRY_SPEED, r->speed_kmh)) ||
-      fpy_dset(d, fpy_k_heading, fpy_opt_double(r, FLEET_TELEMETRY_HEADING, r->heading_deg)) ||
-      fpy_dset(d, fpy_k_ignition,
-               (r->present & FLEET_TELEMETRY_IGNITION) ? PyBool_FromLong(r->ignition)
-                                                       : fpy_none()) ||
-      fpy_dset(d, fpy_k_odometer, fpy_opt_double(r, FLEET_TELEMETRY_ODOMETER, r->odometer_km)) ||
-      fpy_dset(d, fpy_k_battery_v, fpy_opt_double(r, FLEET_TELEMETRY_BATTERY_V, r->battery_v)) ||
-      fpy_dset(d, fpy_k_engine_temp,
+  if (fpy_tset(t, FPY_TF_VEHICLE_ID, PyUnicode_FromString(r->vehicle_id)) ||
+      fpy_tset(t, FPY_TF_TS_NS, PyLong_FromLongLong((long long)r->ts_ns)) ||
+      fpy_tset(t, FPY_TF_LAT, PyFloat_FromDouble(r->lat)) ||
+      fpy_tset(t, FPY_TF_LNG, PyFloat_FromDouble(r->lng)) ||
+      fpy_tset(t, FPY_TF_SPEED, fpy_opt_double(r, FLEET_TELEMETRY_SPEED, r->speed_kmh)) ||
+      fpy_tset(t, FPY_TF_HEADING, fpy_opt_double(r, FLEET_TELEMETRY_HEADING, r->heading_deg)) ||
+      fpy_tset(t, FPY_TF_IGNITION, (r->present & FLEET_TELEMETRY_IGNITION)
+                                       ? PyBool_FromLong(r->ignition) : fpy_none()) ||
+      fpy_tset(t, FPY_TF_ODOMETER, fpy_opt_double(r, FLEET_TELEMETRY_ODOMETER, r->odometer_km)) ||
+      fpy_tset(t, FPY_TF_BATTERY_V, fpy_opt_double(r, FLEET_TELEMETRY_BATTERY_V, r->battery_v)) ||
+      fpy_tset(t, FPY_TF_ENGINE_TEMP,
                fpy_opt_double(r, FLEET_TELEMETRY_ENGINE_TEMP, r->engine_temp_c)) ||
-      fpy_dset(d, fpy_k_fuel_level,
+      fpy_tset(t, FPY_TF_FUEL_LEVEL,
                fpy_opt_double(r, FLEET_TELEMETRY_FUEL_LEVEL, r->fuel_level_pct)) ||
-      fpy_dset(d, fpy_k_driver_id,
-               (r->present & FLEET_TELEMETRY_DRIVER_ID)
-                   ? fpy_strn(r->driver_id, sizeof r->driver_id)
-                   : fpy_none()))
+      fpy_tset(t, FPY_TF_DRIVER_ID, (r->present & FLEET_TELEMETRY_DRIVER_ID)
+                                        ? fpy_strn(r->driver_id, sizeof r->driver_id)
+                                        : fpy_none()))
     goto fail;
-  extras = PyDict_New();
-  if (fpy_dset(d, fpy_k_extras, extras))
-    goto fail;
+  if (r->n_extras) {
+    extras = PyDict_New();
+    if (fpy_tset(t, FPY_TF_EXTRAS, extras))
+      goto fail;
+  }
   for (i = 0; i < r->n_extras && i < FLEET_TELEMETRY_MAX_EXTRAS; i++) {
     const fleet_extra_field_t *x = &r->extras[i];
     PyObject *v = x->type == FLEET_EXTRA_BOOL ? PyBool_FromLong(x->value != 0.0)
@@ -750,10 +878,10 @@ static PyObject *fpy_telemetry_dict(const fleet_telemetry_t *r,
     if (fpy_set(extras, x->name, v) != 0)
       goto fail;
   }
-  warnings = PyList_New(0);
-  if (fpy_dset(d, fpy_k_warnings, warnings))
-    goto fail;
-  if (w) {
+  if (w && (w->count || w->dropped)) {
+    warnings = PyList_New(0);
+    if (fpy_tset(t, FPY_TF_WARNINGS, warnings))
+      goto fail;
     for (i = 0; i < w->count && i < FLEET_TELEMETRY_MAX_WARNINGS; i++) {
       PyObject *m = fpy_strn(w->msg[i], FLEET_TELEMETRY_WARNING_LEN);
       if (!m || PyList_Append(warnings, m) != 0) {
@@ -771,22 +899,30 @@ static PyObject *fpy_telemetry_dict(const fleet_telemetry_t *r,
       Py_DECREF(m);
     }
   }
-  return d;
+  return (PyObject *)t;
 fail:
-  Py_DECREF(d);
+  Py_DECREF(t);
   return NULL;
 }
 
 static PyObject *fpy_telemetry_new(const fleet_telemetry_t *r, const fleet_telemetry_warnings_t *w)
 {
-  return fpy_make(FPY_TELEMETRY, fpy_telemetry_dict(r, w));
+  return fpy_telemetry_make(FPY_TELEMETRY, r, w);
 }
 
-/* Read attribute `key` of a Telemetry object, or item `key` of a dict. A
- * missing one reads as None. Returns a new reference, or NULL with an error. */
-static PyObject *fpy_tget(PyObject *o, PyObject *key)
+/* Read field `key` (slot idx) of a record: the slot of a TelemetryBase, the
+ * attribute of another object, the item of a dict. Missing reads as None.
+ * Returns a new reference, or NULL with an error. */
+static PyObject *fpy_tget(PyObject *o, PyObject *key, int idx)
 {
   PyObject *v;
+  if (PyObject_TypeCheck(o, &fpy_telemetry_type)) {
+    v = ((fpy_telemetry_obj *)o)->f[idx];
+    if (!v)
+      v = Py_None;
+    Py_INCREF(v);
+    return v;
+  }
   if (PyDict_Check(o)) {
     v = PyDict_GetItemWithError(o, key);
     if (!v) {
@@ -805,9 +941,10 @@ static PyObject *fpy_tget(PyObject *o, PyObject *key)
   return v;
 }
 
-static int fpy_topt(PyObject *o, PyObject *key, fleet_telemetry_t *r, unsigned bit, double *dst)
+static int fpy_topt(PyObject *o, PyObject *key, int idx, fleet_telemetry_t *r, unsigned bit,
+                    double *dst)
 {
-  PyObject *v = fpy_tget(o, key);
+  PyObject *v = fpy_tget(o, key, idx);
   int rc = 0;
   if (!v)
     return -1;
@@ -862,17 +999,17 @@ static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
     return -1;
   }
   /* vehicle_id */
-  if (!(v = fpy_tget(o, fpy_k_vehicle_id)))
+  if (!(v = fpy_tget(o, fpy_k_vehicle_id, FPY_TF_VEHICLE_ID)))
     return -1;
   if (v != Py_None && fpy_copy_id(r->vehicle_id, sizeof r->vehicle_id, v, "vehicle_id") != 0)
     goto fail;
   Py_CLEAR(v);
   /* ts_ns, or ts */
-  if (!(v = fpy_tget(o, fpy_k_ts_ns)))
+  if (!(v = fpy_tget(o, fpy_k_ts_ns, FPY_TF_TS_NS)))
     return -1;
   if (v == Py_None && PyDict_Check(o)) {
     Py_DECREF(v);
-    if (!(v = fpy_tget(o, fpy_k_ts)))
+    if (!(v = fpy_tget(o, fpy_k_ts, FPY_TF_TS_NS)))
       return -1;
     if (PyUnicode_Check(v)) {
       Py_ssize_t n;
@@ -900,7 +1037,7 @@ static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
     Py_CLEAR(v);
   }
   /* lat, lng */
-  if (!(v = fpy_tget(o, fpy_k_lat)))
+  if (!(v = fpy_tget(o, fpy_k_lat, FPY_TF_LAT)))
     return -1;
   if (v == Py_None) {
     fpy_raise(FLEET_EMISSING, "lat: missing");
@@ -909,7 +1046,7 @@ static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
   if (fpy_double(v, "lat", &r->lat) != 0)
     goto fail;
   Py_CLEAR(v);
-  if (!(v = fpy_tget(o, fpy_k_lng)))
+  if (!(v = fpy_tget(o, fpy_k_lng, FPY_TF_LNG)))
     return -1;
   if (v == Py_None) {
     fpy_raise(FLEET_EMISSING, "lng: missing");
@@ -919,14 +1056,14 @@ static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
     goto fail;
   Py_CLEAR(v);
   /* optional fields */
-  if (fpy_topt(o, fpy_k_speed, r, FLEET_TELEMETRY_SPEED, &r->speed_kmh) ||
-      fpy_topt(o, fpy_k_heading, r, FLEET_TELEMETRY_HEADING, &r->heading_deg) ||
-      fpy_topt(o, fpy_k_odometer, r, FLEET_TELEMETRY_ODOMETER, &r->odometer_km) ||
-      fpy_topt(o, fpy_k_battery_v, r, FLEET_TELEMETRY_BATTERY_V, &r->battery_v) ||
-      fpy_topt(o, fpy_k_engine_temp, r, FLEET_TELEMETRY_ENGINE_TEMP, &r->engine_temp_c) ||
-      fpy_topt(o, fpy_k_fuel_level, r, FLEET_TELEMETRY_FUEL_LEVEL, &r->fuel_level_pct))
+  if (fpy_topt(o, fpy_k_speed, FPY_TF_SPEED, r, FLEET_TELEMETRY_SPEED, &r->speed_kmh) ||
+      fpy_topt(o, fpy_k_heading, FPY_TF_HEADING, r, FLEET_TELEMETRY_HEADING, &r->heading_deg) ||
+      fpy_topt(o, fpy_k_odometer, FPY_TF_ODOMETER, r, FLEET_TELEMETRY_ODOMETER, &r->odometer_km) ||
+      fpy_topt(o, fpy_k_battery_v, FPY_TF_BATTERY_V, r, FLEET_TELEMETRY_BATTERY_V, &r->battery_v) ||
+      fpy_topt(o, fpy_k_engine_temp, FPY_TF_ENGINE_TEMP, r, FLEET_TELEMETRY_ENGINE_TEMP, &r->engine_temp_c) ||
+      fpy_topt(o, fpy_k_fuel_level, FPY_TF_FUEL_LEVEL, r, FLEET_TELEMETRY_FUEL_LEVEL, &r->fuel_level_pct))
     return -1;
-  if (!(v = fpy_tget(o, fpy_k_ignition)))
+  if (!(v = fpy_tget(o, fpy_k_ignition, FPY_TF_IGNITION)))
     return -1;
   if (v != Py_None) {
     if (fpy_bool(v, "ignition", &r->ignition) != 0)
@@ -934,7 +1071,7 @@ static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
     r->present |= FLEET_TELEMETRY_IGNITION;
   }
   Py_CLEAR(v);
-  if (!(v = fpy_tget(o, fpy_k_driver_id)))
+  if (!(v = fpy_tget(o, fpy_k_driver_id, FPY_TF_DRIVER_ID)))
     return -1;
   if (v != Py_None) {
     if (fpy_copy_id(r->driver_id, sizeof r->driver_id, v, "driver_id") != 0)
@@ -943,7 +1080,7 @@ static int fpy_telemetry_from_py(PyObject *o, fleet_telemetry_t *r)
   }
   Py_CLEAR(v);
   /* extras */
-  if (!(v = fpy_tget(o, fpy_k_extras)))
+  if (!(v = fpy_tget(o, fpy_k_extras, FPY_TF_EXTRAS)))
     return -1;
   if (v != Py_None) {
     Py_ssize_t pos = 0;
@@ -1486,7 +1623,8 @@ FLEETSWIG_NULL_RAISES(cls, method)
 /* ---- Registration by the Python layer ---------------------------------- */
 
 %init %{
-  if (fpy_init_keys() != 0)
+  if (fpy_init_keys() != 0 || PyType_Ready(&fpy_telemetry_type) != 0 ||
+      PyModule_AddObjectRef(m, "TelemetryBase", (PyObject *)&fpy_telemetry_type) != 0)
     return NULL;
 %}
 
@@ -1501,6 +1639,11 @@ PyObject *register_class(const char *name, PyObject *cls)
   }
   for (i = 0; i < FPY_NCLASSES; i++)
     if (strcmp(fpy_class_names[i], name) == 0) {
+      if ((i == FPY_TELEMETRY || i == FPY_POSITION) &&
+          !PyType_IsSubtype((PyTypeObject *)cls, &fpy_telemetry_type)) {
+        PyErr_Format(PyExc_TypeError, "register_class: %s must derive from TelemetryBase", name);
+        return NULL;
+      }
       Py_INCREF(cls);
       Py_XSETREF(fpy_classes[i], cls);
       Py_RETURN_NONE;
@@ -2162,18 +2305,19 @@ fail:
 static PyObject *fpy_point_build(const void *p)
 {
   const fleet_history_point_t *pt = (const fleet_history_point_t *)p;
-  PyObject *d = fpy_telemetry_dict(pt->rec, NULL);
+  PyObject *obj = fpy_telemetry_make(FPY_POSITION, pt->rec, NULL);
   const char *tier = fpy_enum_name(fpy_tier_names, (int)pt->tier);
-  if (!d)
+  if (!obj)
     return NULL;
-  if (fpy_set(d, "tier", fpy_str(tier ? tier : "raw")) ||
-      fpy_set(d, "fleet_id", fpy_str(pt->fleet_id)) ||
-      fpy_set(d, "device_type", fpy_str(pt->device_type)) ||
-      fpy_set(d, "hourly", pt->hourly ? fpy_to_dict(&fpy_history_hourly, pt->hourly) : fpy_none())) {
-    Py_DECREF(d);
+  if (fpy_setattr(obj, "tier", fpy_str(tier ? tier : "raw")) ||
+      fpy_setattr(obj, "fleet_id", fpy_str(pt->fleet_id)) ||
+      fpy_setattr(obj, "device_type", fpy_str(pt->device_type)) ||
+      fpy_setattr(obj, "hourly",
+                  pt->hourly ? fpy_to_dict(&fpy_history_hourly, pt->hourly) : fpy_none())) {
+    Py_DECREF(obj);
     return NULL;
   }
-  return fpy_make(FPY_POSITION, d);
+  return obj;
 }
 
 static PyObject *fpy_history_trip_build(const void *p)

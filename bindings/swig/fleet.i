@@ -460,6 +460,35 @@ int fleet_status_min(void) { return FLEET_STATUS_MIN; }
 %ignore fleet_telemetry_json_opts_init;
 %include <fleet/telemetry.h>
 
+%{
+fleet_status_t fleet_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings,
+                           const char *json, size_t len, const char *vehicle_id)
+{
+  int rc = fleetswig_keep(fleet_telemetry_parse(out, warnings, json, len));
+  if (rc == 0 && vehicle_id) {
+    size_t n = strlen(vehicle_id);
+    rc = fleetswig_keep(fleet_vehicle_id_validate(vehicle_id, n));
+    if (rc == 0)
+      memcpy(out->vehicle_id, vehicle_id, n + 1);
+  }
+  return (fleet_status_t)rc;
+}
+%}
+%feature("compactdefaultargs") fleet_parse;
+%feature("kwargs") fleet_parse;
+/**
+ * parse(json, vehicle_id=None) -> Telemetry
+ *
+ * Parse and validate one v1 telemetry payload (JSON text or bytes) into a
+ * Telemetry record. Optional fields that had to be dropped are named in
+ * record.warnings; a rejected payload raises the Error of its reason
+ * (ParseError, MissingError, WrongTypeError, RangeError, VersionError,
+ * TooBigError) with the field, the value and why. vehicle_id (checked), when
+ * given, replaces the record's, as MQTT ingest does with the id of the topic.
+ */
+fleet_status_t fleet_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings,
+                           const char *json, size_t len, const char *vehicle_id = NULL);
+
 %ignore fleet_lp_tag;
 %ignore fleet_lp_point;
 %ignore fleet_lp_begin;

@@ -7,4 +7,7 @@ classes and functions, and the fleet package is the interface to use.
 
 from typing import Any
 
+class TelemetryBase:
+    """The C base of fleet.Telemetry: the record's fields in fixed slots."""
+
 def __getattr__(name: str) -> Any: ...

@@ -12,9 +12,9 @@ so they may be kept as long as needed. Lists of records come as
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from . import _swig
+from . import _fleet, _swig
 
 __all__ = [
     "Record",
@@ -123,7 +123,18 @@ _PAYLOAD_KEYS = frozenset(("v", "vehicle_id", "ts", "ts_ns", "lat", "lng", "extr
                            "warnings") + _OPTIONAL)
 
 
-class Telemetry(Record):
+_FIELDS = ("vehicle_id", "ts_ns", "lat", "lng") + _OPTIONAL + ("extras", "warnings")
+
+
+def _telemetry_from_fields(cls: Any, fields: Tuple[Any, ...], extra: Dict[str, Any]) -> "Telemetry":
+    rec: Telemetry = cls.__new__(cls)
+    for name, value in zip(_FIELDS, fields):
+        setattr(rec, name, value)
+    rec.__dict__.update(extra)
+    return rec
+
+
+class Telemetry(_fleet.TelemetryBase, Record):  # type: ignore[misc]
     """One telemetry record, as in the v1 payload.
 
     Attributes:
@@ -136,6 +147,10 @@ class Telemetry(Record):
         ignition: bool or None. driver_id: str or None.
         extras: further numeric / boolean CAN fields, ``{name: float|bool}``.
         warnings: what the parser dropped, one message per optional field.
+
+    The fields live in fixed slots of a small C base type, so that the
+    parser builds records without a per-record attribute dict; any other
+    attribute may still be set on a record.
     """
 
     vehicle_id: str
@@ -170,21 +185,20 @@ class Telemetry(Record):
         driver_id: Optional[str] = None,
         extras: Optional[Mapping[str, Union[float, bool]]] = None,
     ) -> None:
-        d = self.__dict__
-        d["vehicle_id"] = vehicle_id
-        d["ts_ns"] = to_ns(ts)
-        d["lat"] = lat
-        d["lng"] = lng
-        d["speed"] = speed
-        d["heading"] = heading
-        d["ignition"] = ignition
-        d["odometer"] = odometer
-        d["battery_v"] = battery_v
-        d["engine_temp"] = engine_temp
-        d["fuel_level"] = fuel_level
-        d["driver_id"] = driver_id
-        d["extras"] = dict(extras) if extras else {}
-        d["warnings"] = []
+        self.vehicle_id = vehicle_id
+        self.ts_ns = to_ns(ts)
+        self.lat = lat
+        self.lng = lng
+        self.speed = speed
+        self.heading = heading
+        self.ignition = ignition
+        self.odometer = odometer
+        self.battery_v = battery_v
+        self.engine_temp = engine_temp
+        self.fuel_level = fuel_level
+        self.driver_id = driver_id
+        self.extras = dict(extras) if extras else {}
+        self.warnings = []
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Telemetry":
@@ -204,6 +218,9 @@ class Telemetry(Record):
             extras=extras,
             **{k: data.get(k) for k in _OPTIONAL},
         )
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
 
     @property
     def ts(self) -> _dt.datetime:
@@ -225,23 +242,22 @@ class Telemetry(Record):
 
         ts: ``"iso"`` (RFC 3339 text), ``"ns"`` (int) or ``"datetime"``.
         """
-        d = self.__dict__
-        out: Dict[str, Any] = {"vehicle_id": d["vehicle_id"]}
+        out: Dict[str, Any] = {"vehicle_id": self.vehicle_id}
         if ts == "iso":
-            out["ts"] = _swig.time_format(d["ts_ns"])
+            out["ts"] = _swig.time_format(self.ts_ns)
         elif ts == "ns":
-            out["ts"] = d["ts_ns"]
+            out["ts"] = self.ts_ns
         elif ts == "datetime":
-            out["ts"] = from_ns(d["ts_ns"])
+            out["ts"] = from_ns(self.ts_ns)
         else:
             raise ValueError("ts: 'iso', 'ns' or 'datetime', not %r" % (ts,))
-        out["lat"] = d["lat"]
-        out["lng"] = d["lng"]
+        out["lat"] = self.lat
+        out["lng"] = self.lng
         for k in _OPTIONAL:
-            v = d.get(k)
+            v = getattr(self, k)
             if v is not None:
                 out[k] = v
-        out.update(d.get("extras") or {})
+        out.update(self.extras or {})
         return out
 
     def to_json(self, include_vehicle_id: bool = True) -> str:
@@ -261,27 +277,30 @@ class Telemetry(Record):
 
     def copy(self) -> "Telemetry":
         """A copy (extras and warnings copied too)."""
-        new = Telemetry.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.__dict__["extras"] = dict(self.extras)
-        new.__dict__["warnings"] = list(self.warnings)
+        new = _telemetry_from_fields(type(self), self._fields(), dict(self.__dict__))
+        new.extras = dict(self.extras or {})
+        new.warnings = list(self.warnings or [])
         return new
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_telemetry_from_fields, (type(self), self._fields(), dict(self.__dict__)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Telemetry):
             return NotImplemented
-        a = {k: v for k, v in self.__dict__.items() if k != "warnings"}
-        b = {k: v for k, v in other.__dict__.items() if k != "warnings"}
-        return a == b
+        return (self._fields()[:-1] == other._fields()[:-1]
+                and self.__dict__ == other.__dict__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        d = self.__dict__
-        parts = ["vehicle_id=%r" % d.get("vehicle_id", ""),
-                 "ts=%r" % _swig.time_format(d.get("ts_ns", 0)),
-                 "lat=%r" % d.get("lat"), "lng=%r" % d.get("lng")]
-        parts += ["%s=%r" % (k, d[k]) for k in _OPTIONAL if d.get(k) is not None]
-        if d.get("extras"):
-            parts.append("extras=%r" % (d["extras"],))
+        parts = ["vehicle_id=%r" % self.vehicle_id,
+                 "ts=%r" % _swig.time_format(self.ts_ns or 0),
+                 "lat=%r" % self.lat, "lng=%r" % self.lng]
+        parts += ["%s=%r" % (k, getattr(self, k)) for k in _OPTIONAL
+                  if getattr(self, k) is not None]
+        if self.extras:
+            parts.append("extras=%r" % (self.extras,))
         return "%s(%s)" % (type(self).__name__, ", ".join(parts))
 
 

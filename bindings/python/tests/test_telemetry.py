@@ -179,7 +179,8 @@ def test_records_built_in_code():
 ])
 def test_validate_rejects(change, cls):
     rec = fleet.Telemetry("v-1", TS, 1.0, 2.0)
-    rec.__dict__.update(change)
+    for name, value in change.items():
+        setattr(rec, name, value)
     with pytest.raises(cls):
         rec.validate()
     with pytest.raises(cls):
