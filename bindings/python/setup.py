@@ -20,6 +20,7 @@ the module finds libfleet.so without LD_LIBRARY_PATH. Everything setuptools
 writes goes below the system's temporary directory, not into the checkout.
 """
 
+import atexit
 import os
 import re
 import shlex
@@ -94,6 +95,7 @@ class SwigBuildExt(build_ext):
 
 includes, libdirs = libfleet()
 scratch = tempfile.mkdtemp(prefix="fleet-setup-")
+atexit.register(shutil.rmtree, scratch, True)
 
 setup(
     version=project_version(),
