@@ -12,7 +12,8 @@
 #     `fleetctl influx init`;
 #   - fleetd, the ingest daemon, with the demo geofences and alert rules of
 #     deploy/demo/ (Dhaka: a depot, districts with speed limits, the airport,
-#     a corridor);
+#     a corridor), and its HTTP gateway: the dashboard (web/dist, when built),
+#     the REST API and the live WebSocket feed, with an admin user;
 #   - fleet-sim, a few hundred simulated vehicles driving around the city
 #     centre and publishing telemetry every 2 seconds.
 # It prints what runs where, the logs and how to query the data, and keeps
@@ -125,15 +126,34 @@ INFLUX_PORT=${INFLUX_URL##*:}
 "$FLEETCTL" influx init --influx "$INFLUX_URL"
 
 echo "== fleetd"
+# Zones and rules live in the state directory (the API edits them there); the
+# first run starts from the demo's.
+state=$run_dir/fleetd
+mkdir -p "$state"
+chmod 700 "$state"
+for f in zones.geojson rules.json; do
+  [ -f "$state/$f" ] || cp "deploy/demo/$f" "$state/$f"
+done
+if [ ! -f "$state/users.json" ]; then
+  head -c 12 /dev/urandom | base64 | tr -d '/+=' >"$run_dir/admin-password"
+  chmod 600 "$run_dir/admin-password"
+  "$FLEETCTL" user add admin --role admin --state-dir "$state" <"$run_dir/admin-password" >/dev/null
+fi
+web=()
+[ -f web/dist/index.html ] && web=(--set "web_root=$SRC/web/dist")
+log_lines=$(wc -l <"$run_dir/fleetd.log" 2>/dev/null || echo 0)
 setsid "$FLEETD" --config deploy/demo/fleetd.json --mqtt "$MQTT_URL" --influx "$INFLUX_URL" \
-  --state-dir "$run_dir/fleetd" --zones deploy/demo/zones.geojson \
-  --rules deploy/demo/rules.json 2>>"$run_dir/fleetd.log" &
+  --state-dir "$state" --http 127.0.0.1:0 "${web[@]}" 2>>"$run_dir/fleetd.log" &
 fleetd_pid=$!
 for _ in $(seq 100); do
-  grep -q 'msg="connected to the broker"' "$run_dir/fleetd.log" 2>/dev/null && break
+  tail -n +"$((log_lines + 1))" "$run_dir/fleetd.log" | grep -q 'msg="connected to the broker"' &&
+    break
   kill -0 "$fleetd_pid" 2>/dev/null || { tail "$run_dir/fleetd.log" >&2; exit 1; }
   sleep 0.1
 done
+HTTP_PORT=$(tail -n +"$((log_lines + 1))" "$run_dir/fleetd.log" |
+  sed -n 's/.*msg="HTTP gateway listening".* port=\([0-9]*\).*/\1/p' | tail -n 1)
+HTTP_URL=http://127.0.0.1:$HTTP_PORT
 
 echo "== fleet-sim: $vehicles vehicles"
 setsid "$SIM" --mqtt "$MQTT_URL" --vehicles "$vehicles" --vehicle-prefix v- --interval 2 --retain \
@@ -147,8 +167,15 @@ row() { printf '  %-10s %-28s pid %-8s log %s\n' "$@"; }
 row mosquitto "$MQTT_URL" "$(cat "$run_dir/mosquitto/mosquitto.pid")" \
   "$run_dir/mosquitto/mosquitto.log"
 row influxd "$INFLUX_URL" "$(cat "$run_dir/influxd/influxd.pid")" "$run_dir/influxd/influxd.log"
-row fleetd "state in run dir/fleetd" "$fleetd_pid" "$run_dir/fleetd.log"
+row fleetd "$HTTP_URL" "$fleetd_pid" "$run_dir/fleetd.log"
 row fleet-sim "$vehicles vehicles v-00000..." "$sim_pid" "$run_dir/fleet-sim.log"
+echo
+if [ ${#web[@]} -gt 0 ]; then
+  echo "Dashboard: $HTTP_URL  (user admin, password in $run_dir/admin-password)"
+else
+  echo "Dashboard: not built (cd web && npm ci && npm run build); the API is at $HTTP_URL"
+  echo "  (user admin, password in $run_dir/admin-password)"
+fi
 cat <<EOF
 
 Query:
@@ -158,9 +185,12 @@ Query:
   influx -host 127.0.0.1 -port $INFLUX_PORT -database telemetry_downsampled \\
     -execute 'SELECT * FROM alerts ORDER BY time DESC LIMIT 10'
   mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'fleet/+/alerts' -v    # live alerts
+  curl -s $HTTP_URL/metrics | grep fleetd_messages                   # counters
+  TOKEN=\$(curl -s $HTTP_URL/api/auth/login -d "{\"username\":\"admin\",\"password\":\"\$(cat $run_dir/admin-password)\"}" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -s -H "Authorization: Bearer \$TOKEN" "$HTTP_URL/api/vehicles?limit=3"
   tail -f $run_dir/fleetd.log    # fleetd's counters every 30 s
-Zones and rules: deploy/demo/zones.geojson, deploy/demo/rules.json (edit, then
-  kill -HUP $fleetd_pid to reload them).
+Zones and rules: $state/zones.geojson and rules.json (edit them, then
+  kill -HUP $fleetd_pid; or change them in the dashboard / REST API).
 EOF
 
 if [ "$duration" -gt 0 ]; then

@@ -67,7 +67,18 @@ static const opt_t opts[] = {
   UINT("shutdown_timeout_ms", NULL, shutdown_timeout_ms, 0, 600000,
        "deadline for delivering what is left at SIGTERM"),
   STR("http", "FLEET_HTTP", http,
-      "ADDR:PORT of the WebSocket/REST gateway (reserved: not in this build)"),
+      "ADDR:PORT of the WebSocket/REST gateway and dashboard (\"\": none); users and "
+      "token keys in STATE_DIR (fleetctl user)"),
+  STR("web_root", "FLEET_WEB_ROOT", web_root, "the built dashboard (web/dist) to serve"),
+  STR("http_tls_cert", NULL, http_tls_cert, "PEM certificate: serve HTTPS/WSS"),
+  STR("http_tls_key", NULL, http_tls_key, "its PEM key"),
+  STR("http_allowed_origins", NULL, http_allowed_origins,
+      "other origins whose pages may use the WebSocket (comma-separated)"),
+  STR("dashboard.style_url", NULL, dashboard_style_url, "MapLibre style URL (\"\": offline)"),
+  STR("dashboard.basemap", NULL, dashboard_basemap, "offline basemap GeoJSON path"),
+  DBL("dashboard.center_lat", NULL, dashboard_center_lat, -90, 90, "initial map centre"),
+  DBL("dashboard.center_lng", NULL, dashboard_center_lng, -180, 180, ""),
+  DBL("dashboard.zoom", NULL, dashboard_zoom, 0, 22, "initial zoom"),
 
   STR("mqtt.url", "FLEET_MQTT_URL", mqtt_url, "mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"),
   STR("mqtt.client_id", "FLEET_MQTT_CLIENT_ID", client_id,
@@ -233,6 +244,10 @@ void fleetd_config_defaults(fleetd_config_t *c)
   c->checkpoint_timeout_ms = 3000;
   c->segment_bytes = FLEET_INGESTLOG_SEGMENT_DEFAULT;
 
+  snprintf(c->dashboard_basemap, sizeof c->dashboard_basemap, "/basemap/world.geojson");
+  c->dashboard_center_lat = 23.8103;
+  c->dashboard_center_lng = 90.4125;
+  c->dashboard_zoom = 11;
   c->log_level = FLEETD_INFO;
   c->stats_interval_s = 60;
   c->reject_log_per_s = 10;
@@ -539,7 +554,7 @@ static bool valid_hostport(const char *s)
   char *end;
   errno = 0;
   unsigned long p = strtoul(colon + 1, &end, 10);
-  return !errno && end != colon + 1 && !*end && p >= 1 && p <= 65535;
+  return !errno && end != colon + 1 && !*end && p <= 65535;
 }
 
 int fleetd_config_finish(fleetd_config_t *c, char *err, size_t errlen)
@@ -602,12 +617,34 @@ int fleetd_config_finish(fleetd_config_t *c, char *err, size_t errlen)
                 c->checkpoint_mode);
   if (fleet_trip_params_validate(&c->trip))
     return fail(err, errlen, "trip: %s", fleet_error_last());
-  if (c->http[0]) {
-    if (!valid_hostport(c->http))
-      return fail(err, errlen, "http: '%s' is not ADDR:PORT", c->http);
-    return fail(err, errlen,
-                "http: the WebSocket/REST gateway is not part of this fleetd build; remove "
-                "--http / FLEET_HTTP / \"http\"");
+  const struct {
+    const char *name, *key, *value;
+  } tags[] = {{"tags.fleet_id", FLEET_HISTORY_TAG_FLEET_ID, c->fleet_id},
+              {"tags.device_type", FLEET_HISTORY_TAG_DEVICE_TYPE, c->device_type}};
+  for (size_t i = 0; i < 2; i++) {
+    if (!tags[i].value[0])
+      continue;
+    fleet_buf_t b = FLEET_BUF_INIT;
+    fleet_lp_point_t pt;
+    fleet_lp_begin(&pt, &b, "m");
+    fleet_lp_add_tag(&pt, tags[i].key, tags[i].value);
+    fleet_lp_add_int(&pt, "f", 1);
+    int rc = fleet_lp_end(&pt, 0);
+    fleet_buf_dispose(&b);
+    if (rc)
+      return fail(err, errlen, "%s: not usable as an InfluxDB tag value: %s", tags[i].name,
+                  fleet_error_last());
+  }
+  if (c->http[0] && !valid_hostport(c->http))
+    return fail(err, errlen, "http: '%s' is not ADDR:PORT", c->http);
+  if (!c->http_tls_cert[0] != !c->http_tls_key[0])
+    return fail(err, errlen, "http_tls_cert and http_tls_key go together");
+  if (c->web_root[0]) {
+    char index[FLEETD_PATH_MAX + 16];
+    snprintf(index, sizeof index, "%s/index.html", c->web_root);
+    if (access(index, R_OK) != 0)
+      return fail(err, errlen, "web_root: %s has no readable index.html (build web/ first)",
+                  c->web_root);
   }
   return 0;
 }

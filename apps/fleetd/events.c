@@ -174,7 +174,6 @@ int fleetd_alert_json(fleet_buf_t *buf, const fleet_tracker_event_t *ev)
   json_t *o = json_object();
   if (!o)
     return FLEET_ENOMEM;
-  json_object_set_new(o, "type", json_string("alert"));
   json_object_set_new(o, "vehicle_id", json_string(ev->vehicle_id));
   json_object_set_new(o, "ts", json_string(ts));
   json_object_set_new(o, "rule", json_string(a->rule_id ? a->rule_id : ""));

@@ -145,7 +145,15 @@ typedef struct fleetd_config {
   unsigned int stats_interval_s; /* 0: only at exit */
   unsigned int reject_log_per_s;
   unsigned int shutdown_timeout_ms;
-  char http[FLEETD_STR_MAX]; /* reserved for the gateway: ADDR:PORT */
+  /* HTTP gateway (off while `http` is "") */
+  char http[FLEETD_STR_MAX]; /* ADDR:PORT */
+  char web_root[FLEETD_PATH_MAX];
+  char http_tls_cert[FLEETD_PATH_MAX];
+  char http_tls_key[FLEETD_PATH_MAX];
+  char http_allowed_origins[FLEETD_PATH_MAX];
+  char dashboard_style_url[FLEETD_PATH_MAX];
+  char dashboard_basemap[FLEETD_PATH_MAX];
+  double dashboard_center_lat, dashboard_center_lng, dashboard_zoom;
 } fleetd_config_t;
 
 /** Fill `c` with the built-in defaults. */
@@ -205,8 +213,50 @@ void fleetd_ts_dedup_reset(fleetd_ts_dedup_t *dd);
 int fleetd_event_lp(fleet_buf_t *buf, fleetd_ts_dedup_t *dd, const fleet_tracker_event_t *ev,
                     const fleetd_tags_t *tags);
 
-/** Append an ALERT event as the JSON published to fleet/{id}/alerts. */
+/** Append an ALERT event as the JSON object published to fleet/{id}/alerts and
+ *  to WebSocket clients: docs/API.md's ALERT (vehicle_id, ts, rule, rule_type,
+ *  severity, message, value, limit, zone_id, zone_name, lat, lng). */
 int fleetd_alert_json(fleet_buf_t *buf, const fleet_tracker_event_t *ev);
+
+/* ---- the HTTP gateway (gateway.c) ------------------------------------------- */
+
+typedef struct fleetd_gw fleetd_gw_t;
+typedef struct fleetd_counters fleetd_counters_t; /* below */
+
+/** What the gateway reads of the pipeline; every handle is borrowed and
+ *  thread-safe (the zone set is changed by the zone routes too). */
+typedef struct fleetd_gw_parts {
+  fleet_zoneset_t *zones;
+  fleet_ruleset_t *rules; /* the current set (a reference is taken), or NULL */
+  fleet_mqtt_t *mqtt;
+  fleet_influx_writer_t *raw, *events;
+  fleet_ingestlog_t *log;
+} fleetd_gw_parts_t;
+
+/** Create the gateway (users and keys from the state directory, routes, a
+ *  worker thread). Returns 0 or -1 (logged); free it either way. */
+int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw_parts_t *parts);
+/** Listen. Returns 0 or -1 (logged). */
+int fleetd_gw_start(fleetd_gw_t *gw);
+/** Stop listening, finish the queued requests, free. NULL-safe. */
+void fleetd_gw_free(fleetd_gw_t *gw);
+
+/* Pipeline thread only: */
+/** An accepted record with the tracker's view of its vehicle. */
+void fleetd_gw_telemetry(fleetd_gw_t *gw, const fleet_telemetry_t *rec,
+                         const fleet_vehicle_state_t *st, const uint32_t *zones, size_t nzones);
+/** An alert as the JSON object of fleetd_alert_json(). */
+void fleetd_gw_alert(fleetd_gw_t *gw, const char *vehicle_id, const char *json, size_t len);
+/** A copy of the counters for /metrics. */
+void fleetd_gw_counters(fleetd_gw_t *gw, const fleetd_counters_t *c,
+                        const fleet_tracker_stats_t *ts);
+/** Rules stored by PUT /api/rules since the last call (caller owns the
+ *  reference), or NULL. */
+fleet_ruleset_t *fleetd_gw_take_rules(fleetd_gw_t *gw);
+/** The rules now in force (after a reload), for GET /api/rules. */
+void fleetd_gw_set_rules(fleetd_gw_t *gw, fleet_ruleset_t *rules);
+/** Re-read the users file when it changed (SIGHUP). */
+void fleetd_gw_reload_users(fleetd_gw_t *gw);
 
 /* ---- the pipeline ----------------------------------------------------------- */
 

@@ -64,6 +64,7 @@ struct fleetd {
   fleet_influx_writer_t *raw;
   fleet_influx_writer_t *events;
   fleet_mqtt_t *mqtt;
+  fleetd_gw_t *gw; /* NULL without --http */
   bool zones_from_file;
   bool rules_from_file;
 
@@ -317,11 +318,18 @@ static int on_event(const fleet_tracker_event_t *ev, void *userdata)
     d->ev_pending++;
     note_buffered(d);
   }
-  if (ev->type == FLEET_TRACKER_EVENT_ALERT && d->cfg.publish_alerts && d->mqtt) {
+  if (ev->type == FLEET_TRACKER_EVENT_ALERT && (d->cfg.publish_alerts || d->gw)) {
     fleet_buf_clear(&d->json_buf);
-    if (fleetd_alert_json(&d->json_buf, ev) == 0 &&
-        fleet_mqtt_publish_alert(d->mqtt, ev->vehicle_id, d->json_buf.ptr, d->json_buf.len) ==
-            0) {
+    if (fleetd_alert_json(&d->json_buf, ev)) {
+      d->c.encode_errors++;
+      return 0;
+    }
+    if (d->gw)
+      fleetd_gw_alert(d->gw, ev->vehicle_id, d->json_buf.ptr, d->json_buf.len);
+    if (!d->cfg.publish_alerts || !d->mqtt)
+      return 0;
+    if (fleet_mqtt_publish_alert(d->mqtt, ev->vehicle_id, d->json_buf.ptr, d->json_buf.len) ==
+        0) {
       d->c.alerts_published++;
     } else {
       d->c.alert_publish_errors++;
@@ -419,6 +427,17 @@ static void process(fleetd_t *d, uint64_t seq, const char *vehicle, const void *
   d->c.accepted++;
   if (seed)
     d->c.seeded++;
+  if (d->gw) {
+    fleet_vehicle_state_t st = FLEET_VEHICLE_STATE_INIT;
+    uint32_t keys[4];
+    size_t nkeys = 0;
+    if (fleet_tracker_get(&st, d->tracker, vehicle) == 0) {
+      int zrc = fleet_tracker_vehicle_zones(keys, 4, &nkeys, d->tracker, vehicle);
+      if (zrc && zrc != FLEET_ETOOBIG)
+        nkeys = 0;
+      fleetd_gw_telemetry(d->gw, rec, &st, keys, nkeys < 4 ? nkeys : 4);
+    }
+  }
   note_buffered(d);
 done:
   if (seq > d->last_seq)
@@ -706,11 +725,15 @@ void fleetd_reload(fleetd_t *d)
       fleetd_log(FLEETD_ERROR, "cannot apply the rules; keeping the current ones", "error",
                  fleet_error_last(), NULL);
       ok = false;
+    } else if (rs && d->gw) {
+      fleetd_gw_set_rules(d->gw, rs);
     }
     fleet_ruleset_free(rs);
   } else {
     ok = false;
   }
+  if (d->gw)
+    fleetd_gw_reload_users(d->gw);
   d->c.reloads++;
   if (!ok)
     d->c.reload_failures++;
@@ -878,16 +901,26 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
   hp.speed_threshold_kmh = d->cfg.trip.speed_threshold_kmh;
   to.hourly = d->cfg.hourly ? &hp : NULL;
   int rc = fleet_tracker_new(&d->tracker, &to, on_event, d);
-  fleet_ruleset_free(rules);
   if (rc) {
+    fleet_ruleset_free(rules);
     fleetd_log(FLEETD_ERROR, "cannot create the tracker", "error", fleet_error_last(), NULL);
     return -1;
   }
 
   if (new_writer(&d->raw, d, d->cfg.influx.database, d->cfg.influx.retention_policy, "raw") ||
-      new_writer(&d->events, d, d->cfg.downsampled_db, d->cfg.downsampled_rp, "downsampled"))
+      new_writer(&d->events, d, d->cfg.downsampled_db, d->cfg.downsampled_rp, "downsampled") ||
+      new_mqtt(d)) {
+    fleet_ruleset_free(rules);
     return -1;
-  if (new_mqtt(d))
+  }
+  if (d->cfg.http[0]) {
+    fleetd_gw_parts_t parts = {d->zones, rules, d->mqtt, d->raw, d->events, d->log};
+    rc = fleetd_gw_new(&d->gw, &d->cfg, &parts);
+    if (!rc)
+      rc = fleetd_gw_start(d->gw);
+  }
+  fleet_ruleset_free(rules);
+  if (rc)
     return -1;
   d->next_ckpt_ms = fleetd_mono_ms() + d->cfg.checkpoint_interval_ms;
   d->last_ckpt_ms = fleetd_mono_ms();
@@ -959,6 +992,7 @@ int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
   int64_t stats_every = (int64_t)d->cfg.stats_interval_s * 1000;
   int64_t next_tick = now + tick_every;
   int64_t next_stats = now + stats_every;
+  int64_t next_metrics = now;
   while (!*stop) {
     int timeout = 100;
     if (d->buf_since_ms)
@@ -985,6 +1019,20 @@ int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
       *hup = 0;
       fleetd_reload(d);
     }
+    if (d->gw) {
+      fleet_ruleset_t *rs = fleetd_gw_take_rules(d->gw);
+      if (rs && fleet_tracker_set_rules(d->tracker, rs))
+        fleetd_log(FLEETD_ERROR, "cannot apply the rules from the API", "error",
+                   fleet_error_last(), NULL);
+      fleet_ruleset_free(rs);
+      if (now >= next_metrics) {
+        next_metrics = now + 1000;
+        fleet_tracker_stats_t ts;
+        memset(&ts, 0, sizeof ts);
+        fleet_tracker_stats(&ts, d->tracker);
+        fleetd_gw_counters(d->gw, &d->c, &ts);
+      }
+    }
   }
   return 0;
 }
@@ -992,6 +1040,8 @@ int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
 int fleetd_shutdown(fleetd_t *d)
 {
   int64_t deadline = fleetd_mono_ms() + d->cfg.shutdown_timeout_ms;
+  fleetd_gw_free(d->gw);
+  d->gw = NULL;
   fleetd_log(FLEETD_INFO, "stopping intake", NULL);
   d->draining = true;
   if (d->mqtt) {
@@ -1039,6 +1089,7 @@ void fleetd_free(fleetd_t *d)
   if (!d)
     return;
   stop_sync(d);
+  fleetd_gw_free(d->gw);
   fleet_mqtt_free(d->mqtt);
   fleet_influx_writer_free(d->raw);
   fleet_influx_writer_free(d->events);

@@ -83,7 +83,10 @@ bad "broken.json:" "$FLEETD" --config "$T/broken.json"
 bad "not I/N" "$FLEETD" --partition 2/2
 bad "mqtt.url" "$FLEETD" --mqtt http://wrong:1
 bad "exclude each other" "$FLEETD" --partition 0/2 --share-group g
-bad "gateway is not part of this fleetd build" "$FLEETD" --http 127.0.0.1:8080
+bad "is not ADDR:PORT" "$FLEETD" --http localhost
+bad "no readable index.html" "$FLEETD" --http 127.0.0.1:0 --set "web_root=$T"
+bad "not usable as an InfluxDB tag value" "$FLEETD" --set "tags.fleet_id=$(printf 'a\rb')"
+bad "exclude each other" env FLEET_MQTT_SHARE_GROUP=g "$FLEETD" --partition 1/2
 bad "FLEET_LOG_LEVEL" env FLEET_LOG_LEVEL=loud "$FLEETD"
 bad "cannot open" "$FLEETD" --set "influx.token_file=$T/missing"
 bad "unknown option 'nope'" "$FLEETD" --set nope=1
