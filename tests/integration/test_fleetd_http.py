@@ -124,8 +124,12 @@ def main():
     check({m["vehicle_id"] for m in vmsgs if "vehicle_id" in m} == {"v-001"},
           "viewer saw %s" % {m.get("vehicle_id") for m in vmsgs})
 
-    # REST over the same data.
-    d = get("/api/vehicles", admin).json()
+    # REST over the same data (once fleetd has taken the last fix).
+    for _ in range(150):
+        d = get("/api/vehicles", admin).json()
+        if d["total"] == 2 and d["vehicles"][0]["ts"] == iso(T0 + 810):
+            break
+        time.sleep(0.2)
     check(d["total"] == 2 and [x["vehicle_id"] for x in d["vehicles"]] == ["v-001", "v-002"], d)
     last = d["vehicles"][0]
     check(last["ts"] == iso(T0 + 810) and last["lng"] == 90.434, last)
