@@ -50,7 +50,7 @@ static void usage(FILE *out)
           "                        (run N instances, each with its own I)\n"
           "  --share-group G       subscribe through $share/G/fleet/+/telemetry\n"
           "  --stats-interval S    log every counter each S seconds (0: at exit only)\n"
-          "  --http ADDR:PORT      WebSocket/REST gateway (reserved; not in this build)\n"
+          "  --http ADDR:PORT      serve the dashboard, REST API and WebSocket feed there\n"
           "  --set NAME=VALUE      any option of the table below\n"
           "  --check-config        print the effective configuration (secrets\n"
           "                        redacted) and exit: 0 valid, 1 invalid\n"
