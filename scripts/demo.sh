@@ -56,6 +56,13 @@ if [ "$build" = 1 ]; then
   cmake -S . -B "$build_dir" -DFLEET_BUILD_TESTS=OFF -DFLEET_BUILD_BENCH=OFF \
     -DFLEET_BUILD_PYTHON=OFF -DFLEET_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$build_dir" -j"$(nproc)" --target fleetd fleetctl fleet-sim >/dev/null
+  # The dashboard needs Node.js >= 20.19 (Vite 8); without it the API still runs.
+  if command -v npm >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null; then
+    echo "== building the dashboard (web/dist)"
+    (cd web && npm ci --prefer-offline --no-audit --no-fund >/dev/null && npm run build >/dev/null)
+  else
+    echo "== Node.js >= 20.19 with npm not found: the dashboard is not built"
+  fi
 fi
 build_dir=$(cd "$build_dir" && pwd)
 FLEETD=$build_dir/apps/fleetd
@@ -141,7 +148,8 @@ if [ ! -f "$state/users.json" ]; then
 fi
 web=()
 [ -f web/dist/index.html ] && web=(--set "web_root=$SRC/web/dist")
-log_lines=$(wc -l <"$run_dir/fleetd.log" 2>/dev/null || echo 0)
+log_lines=0
+[ -f "$run_dir/fleetd.log" ] && log_lines=$(wc -l <"$run_dir/fleetd.log")
 setsid "$FLEETD" --config deploy/demo/fleetd.json --mqtt "$MQTT_URL" --influx "$INFLUX_URL" \
   --state-dir "$state" --http 127.0.0.1:0 "${web[@]}" 2>>"$run_dir/fleetd.log" &
 fleetd_pid=$!
