@@ -40,6 +40,11 @@ const { page } = browser;
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
+// Chromium's console only says "Failed to load resource": keep which one.
+const failedResponses = [];
+page.on('response', (r) => {
+  if (r.status() >= 400) failedResponses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+});
 
 const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`) });
 
@@ -314,6 +319,7 @@ try {
 
 const passed = results.filter((r) => r.ok).length;
 if (consoleErrors.length) console.log(`browser console errors:\n  ${consoleErrors.slice(0, 10).join('\n  ')}`);
+if (failedResponses.length) console.log(`HTTP errors seen by the page (some expected: wrong password, viewer refused):\n  ${failedResponses.slice(0, 20).join('\n  ')}`);
 console.log(`screenshots in ${artifacts}`);
 console.log(`${passed} passed, ${results.length - passed + (failed && results.length === 0 ? 1 : 0)} failed`);
 process.exit(failed ? 1 : 0);
