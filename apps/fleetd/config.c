@@ -242,7 +242,10 @@ void fleetd_config_defaults(fleetd_config_t *c)
   c->sync_interval_ms = FLEET_INGESTLOG_SYNC_INTERVAL_DEFAULT;
   c->checkpoint_interval_ms = 5000;
   c->checkpoint_timeout_ms = 3000;
-  c->segment_bytes = FLEET_INGESTLOG_SEGMENT_DEFAULT;
+  /* Smaller than the library's 64 MiB: the segment being written is mapped,
+   * so its pages count in fleetd's resident memory until the segment is
+   * checkpointed and deleted. */
+  c->segment_bytes = 16u * 1024u * 1024u;
 
   snprintf(c->dashboard_basemap, sizeof c->dashboard_basemap, "/basemap/world.geojson");
   c->dashboard_center_lat = 23.8103;

@@ -80,6 +80,7 @@ struct fleetd {
   fleetd_ratelimit_t error_rl;
   bool suppress_events;
   bool draining;
+  uint64_t dead_seen[2]; /* dead-lettered lines already reported, per writer */
   volatile int *stop;
 
   uint64_t last_seq; /* highest ingest-log sequence number fully processed */
@@ -378,6 +379,7 @@ static void process(fleetd_t *d, uint64_t seq, const char *vehicle, const void *
 {
   fleet_telemetry_t *rec = &d->rec;
   rec->version = FLEET_TELEMETRY_VERSION;
+  rec->vehicle_id[0] = '\0'; /* set by the parser only when the payload names one */
   int rc = fleet_telemetry_parse(rec, &d->warn, payload, len);
   if (rc) {
     reject(d, reject_reason(rc), vehicle, fleet_error_last());
@@ -981,6 +983,29 @@ int fleetd_replay(fleetd_t *d, volatile int *stop)
   return 0;
 }
 
+/* Lines InfluxDB refused go to the dead-letter files with its reason; say
+ * so in the log, once a second at most, with the count since the last time. */
+static void report_dead_letters(fleetd_t *d)
+{
+  fleet_influx_writer_t *w[2] = {d->raw, d->events};
+  const char *tier[2] = {"raw", "downsampled"};
+  for (int i = 0; i < 2; i++) {
+    fleet_influx_writer_stats_t s = FLEET_INFLUX_WRITER_STATS_INIT;
+    if (fleet_influx_writer_get_stats(&s, w[i]) || s.points_dead_lettered <= d->dead_seen[i])
+      continue;
+    char file[FLEETD_PATH_MAX + 48];
+    snprintf(file, sizeof file, "%s/dead-letters-%s.jsonl", d->cfg.state_dir, tier[i]);
+    fleetd_logline_t l;
+    fleetd_ll_begin(&l, FLEETD_WARN, "InfluxDB refused lines; they are in the dead-letter file");
+    fleetd_ll_str(&l, "tier", tier[i]);
+    fleetd_ll_u64(&l, "lines", s.points_dead_lettered - d->dead_seen[i]);
+    fleetd_ll_str(&l, "file", file);
+    fleetd_ll_str(&l, "last_error", s.last_error);
+    fleetd_ll_end(&l);
+    d->dead_seen[i] = s.points_dead_lettered;
+  }
+}
+
 int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
 {
   d->stop = stop;
@@ -992,7 +1017,7 @@ int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
   int64_t stats_every = (int64_t)d->cfg.stats_interval_s * 1000;
   int64_t next_tick = now + tick_every;
   int64_t next_stats = now + stats_every;
-  int64_t next_metrics = now;
+  int64_t next_second = now;
   while (!*stop) {
     int timeout = 100;
     if (d->buf_since_ms)
@@ -1025,8 +1050,11 @@ int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
         fleetd_log(FLEETD_ERROR, "cannot apply the rules from the API", "error",
                    fleet_error_last(), NULL);
       fleet_ruleset_free(rs);
-      if (now >= next_metrics) {
-        next_metrics = now + 1000;
+    }
+    if (now >= next_second) {
+      next_second = now + 1000;
+      report_dead_letters(d);
+      if (d->gw) {
         fleet_tracker_stats_t ts;
         memset(&ts, 0, sizeof ts);
         fleet_tracker_stats(&ts, d->tracker);
