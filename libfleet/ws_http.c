@@ -49,6 +49,7 @@ struct fleet_ws_response {
   int fd; /**< a static file to send instead of `body`, or -1 */
   uint64_t file_size;
   int deferred, finished, abandoned; /**< under gw->lock once deferred */
+  int in_handler; /**< under gw->lock: the route handler is still running */
 };
 
 typedef struct fleet_ws__http {
@@ -456,10 +457,15 @@ int fleet_ws_response_finish(fleet_ws_response_t *resp)
     return fleet_error__set(FLEET_EINVAL, "resp: NULL");
   fleet_ws_t *gw = resp->gw;
   pthread_mutex_lock(&gw->lock);
-  if (!resp->deferred || resp->finished) {
+  /* A worker thread may finish before the handler that handed it the response
+   * has returned FLEET_WS_DEFER: that counts as deferred. The handler itself
+   * (on the service thread) cannot finish its own response. */
+  int early = resp->in_handler && !pthread_equal(pthread_self(), gw->thread);
+  if (!(resp->deferred || early) || resp->finished) {
     pthread_mutex_unlock(&gw->lock);
     return fleet_error__set(FLEET_EINVAL, "resp: not a deferred response, or finished already");
   }
+  resp->deferred = 1;
   resp->finished = 1;
   if (resp->abandoned) {
     pthread_mutex_unlock(&gw->lock);
@@ -1335,11 +1341,19 @@ static int dispatch(fleet_ws__http_t *txn)
   txn->resp = r;
   r->txn = txn;
   fleet_error_clear();
+  pthread_mutex_lock(&gw->lock);
+  r->in_handler = 1;
+  pthread_mutex_unlock(&gw->lock);
   int rc = txn->route->cb(r, &txn->req, txn->route->userdata);
-  if (rc == FLEET_WS_DEFER) {
-    pthread_mutex_lock(&gw->lock);
+  pthread_mutex_lock(&gw->lock);
+  r->in_handler = 0;
+  /* Finished from another thread already: it is queued for this (service)
+   * thread, which sends it on its next turn. */
+  int finished_early = r->finished;
+  if (rc == FLEET_WS_DEFER || finished_early)
     r->deferred = 1;
-    pthread_mutex_unlock(&gw->lock);
+  pthread_mutex_unlock(&gw->lock);
+  if (rc == FLEET_WS_DEFER || finished_early) {
     txn->resp_ready = 0;
     lws_set_timeout(txn->wsi, NO_PENDING_TIMEOUT, 0);
     return 0;

@@ -484,6 +484,7 @@ FLEET_API int fleet_ws_response_error(fleet_ws_response_t *resp, int status, con
 /**
  * Send a deferred response (the handler returned FLEET_WS_DEFER). Any thread;
  * exactly once per deferred response, after which `resp` must not be used.
+ * A worker that the handler started may finish before the handler returns.
  * When the client went away meanwhile the response is simply freed.
  * Returns 0, or FLEET_EINVAL (NULL, or the response was not deferred).
  */

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -779,6 +780,29 @@ static int probe_route(fleet_ws_response_t *resp, const fleet_ws_request_t *req,
   return fleet_buf_append(b, "a,b\n1,2\n", 8);
 }
 
+/* A worker that finishes the response before its handler returns FLEET_WS_DEFER
+ * (joined here, so the early finish always happens). */
+static void *early_finisher(void *arg)
+{
+  fleet_ws_response_t *resp = arg;
+  fleet_ws_response_set_status(resp, 202);
+  fleet_buf_append(fleet_ws_response_body(resp), "early", 5);
+  return (void *)(intptr_t)fleet_ws_response_finish(resp);
+}
+
+static int early_route(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
+{
+  (void)req;
+  int *finish_rc = ud;
+  pthread_t t;
+  void *rc = NULL;
+  if (pthread_create(&t, NULL, early_finisher, resp) != 0)
+    return FLEET_EINTERNAL;
+  pthread_join(t, &rc);
+  *finish_rc = (int)(intptr_t)rc;
+  return FLEET_WS_DEFER;
+}
+
 static int error_route(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
 {
   (void)req;
@@ -840,6 +864,10 @@ static void test_request_response_api(void **state)
   assert_int_equal(fleet_ws_route_add(gw, "GET", "/api/fails", FLEET_WS_ROLE_PUBLIC,
                                       failing_route, NULL),
                    0);
+  int early_rc = 99;
+  assert_int_equal(fleet_ws_route_add(gw, "GET", "/api/early", FLEET_WS_ROLE_PUBLIC,
+                                      early_route, &early_rc),
+                   0);
   assert_int_equal(fleet_ws_start(gw), 0);
   int port = fleet_ws_port(gw);
 
@@ -892,8 +920,15 @@ static void test_request_response_api(void **state)
   assert_non_null(strstr(resp, "\r\n\r\n{\"error\":\"internal error\"}"));
   free(resp);
 
+  /* Finished by a worker before the handler returned: still sent. */
+  resp = http(port, "GET /api/early HTTP/1.1\r\nHost: unit\r\nConnection: close\r\n\r\n");
+  assert_int_equal(early_rc, 0);
+  assert_non_null(strstr(resp, "HTTP/1.1 202 "));
+  assert_non_null(strstr(resp, "\r\n\r\nearly"));
+  free(resp);
+
   fleet_ws_stats_t st = stats_of(gw);
-  assert_int_equal(st.http_requests, 3);
+  assert_int_equal(st.http_requests, 4);
   assert_int_equal(st.http_4xx, 1);
   assert_int_equal(st.http_5xx, 1);
   assert_int_equal(st.handler_errors, 1);
