@@ -37,7 +37,7 @@ typedef struct options {
   unsigned long long seed;
   double center_lat, center_lng, radius_km;
   double bad_ratio;
-  const char *report, *dump;
+  const char *report, *dump, *status_file;
   const char *cafile, *cert, *key, *cert_dir;
   int insecure;
   const char *username, *password;
@@ -94,7 +94,8 @@ static void usage(FILE *out)
     "  --seed N              random seed (default 1)\n"
     "\n"
     "Time and load:\n"
-    "  --start TIME          simulated start time, RFC 3339 (default: now)\n"
+    "  --start TIME          simulated start time, RFC 3339 (default: the moment the\n"
+    "                        connections are up, so payload ts is the publish time)\n"
     "  --time-scale X        simulated seconds per real second (default 1)\n"
     "  --fast                publish as fast as --rate allows; timestamps still\n"
     "                        advance by each vehicle's interval\n"
@@ -109,6 +110,9 @@ static void usage(FILE *out)
     "  --report FILE         JSON: published, bad_published, acked, errors,\n"
     "                        elapsed_s, rate, per_vehicle counts, ...\n"
     "  --dump FILE           every payload as \"<vehicle id>\\t<payload>\" lines\n"
+    "  --status-file FILE    JSON rewritten every second (atomically): phase, connections\n"
+    "                        up now and ever, failures, losses, published, acked,\n"
+    "                        resent, queued, in flight; follow a run, or time reconnects\n"
     "  --quiet, --verbose\n"
     "  --help, --version\n"
     "\n"
@@ -152,7 +156,7 @@ static int parse_ulong(const char *opt, const char *s, unsigned long long lo,
 enum {
   O_MQTT = 256, O_VEHICLES, O_PREFIX, O_CONNS, O_INTERVAL, O_IMIN, O_IMAX, O_QOS, O_RETAIN,
   O_COUNT, O_DURATION, O_RATE, O_FAST, O_START, O_SCALE, O_SEED, O_CENTER, O_RADIUS, O_BAD,
-  O_REPORT, O_DUMP, O_CAFILE, O_CERT, O_KEY, O_CERTDIR, O_INSECURE, O_USER, O_PASS,
+  O_REPORT, O_DUMP, O_STATUS, O_CAFILE, O_CERT, O_KEY, O_CERTDIR, O_INSECURE, O_USER, O_PASS,
   O_KEEPALIVE, O_INFLIGHT, O_BURST, O_ACKTO, O_CONNTO, O_QUIET, O_VERBOSE, O_HELP, O_VERSION
 };
 
@@ -178,6 +182,7 @@ static const struct option longopts[] = {
   {"bad-ratio", required_argument, NULL, O_BAD},
   {"report", required_argument, NULL, O_REPORT},
   {"dump", required_argument, NULL, O_DUMP},
+  {"status-file", required_argument, NULL, O_STATUS},
   {"cafile", required_argument, NULL, O_CAFILE},
   {"cert", required_argument, NULL, O_CERT},
   {"key", required_argument, NULL, O_KEY},
@@ -275,6 +280,7 @@ static int parse_args(options_t *o, int argc, char **argv)
       break;
     case O_REPORT: o->report = optarg; break;
     case O_DUMP: o->dump = optarg; break;
+    case O_STATUS: o->status_file = optarg; break;
     case O_CAFILE: o->cafile = optarg; break;
     case O_CERT: o->cert = optarg; break;
     case O_KEY: o->key = optarg; break;
@@ -420,13 +426,19 @@ static int file_readable(const char *what, const char *path)
   return -1;
 }
 
-static int write_report(const options_t *o, const sim_vehicle_t *veh, size_t nveh,
-                        size_t nconn, const net_stats_t *s, uint64_t generated, uint64_t bad,
-                        uint64_t errors, double elapsed)
+static int write_report(const options_t *o, const net_t *net, const sim_vehicle_t *veh,
+                        size_t nveh, size_t nconn, const net_stats_t *s, uint64_t generated,
+                        uint64_t bad, uint64_t errors, double elapsed)
 {
   json_t *per = json_object();
   for (size_t i = 0; i < nveh; i++)
     json_object_set_new(per, veh[i].id, json_integer((json_int_t)veh[i].generated));
+  /* Acknowledgements are counted per connection: per vehicle only when each
+   * vehicle has its own. */
+  json_t *per_acked = json_object();
+  for (size_t i = 0; o->qos && nconn == nveh && i < nveh; i++)
+    json_object_set_new(per_acked, veh[i].id,
+                        json_integer((json_int_t)net_conn_acked(net, veh[i].conn)));
   json_t *r = json_pack(
     "{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}",
     "published", (json_int_t)s->published, "generated", (json_int_t)generated, "bad_published",
@@ -436,6 +448,9 @@ static int write_report(const options_t *o, const sim_vehicle_t *veh, size_t nve
     o->qos, "seed", (json_int_t)o->seed, "resent", (json_int_t)s->resent, "connect_failures",
     (json_int_t)s->connect_failures, "connection_losses", (json_int_t)s->connection_losses,
     "unsent", (json_int_t)(generated - s->published));
+  if (r && json_object_size(per_acked))
+    json_object_set(r, "per_vehicle_acked", per_acked);
+  json_decref(per_acked);
   if (!r) {
     fprintf(stderr, "fleet-sim: cannot build the report\n");
     return -1;
@@ -447,6 +462,56 @@ static int write_report(const options_t *o, const sim_vehicle_t *veh, size_t nve
     return -1;
   }
   return 0;
+}
+
+/* --status-file: a one-line JSON object, replaced by rename so that a reader
+ * never sees half of it. */
+typedef struct status {
+  const char *path;
+  const net_t *net;
+  size_t nconn;
+  int64_t t_start_ms; /* when the process began connecting */
+  int64_t next_ms;
+  int warned;
+} status_t;
+
+static void status_write(status_t *st, const char *phase, uint64_t generated, int force)
+{
+  if (!st->path)
+    return;
+  int64_t now = sim_mono_ms();
+  if (!force && now < st->next_ms)
+    return;
+  st->next_ms = now + 1000;
+  net_stats_t s;
+  net_get_stats(st->net, &s);
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", st->path);
+  FILE *f = fopen(tmp, "w");
+  int ok = f != NULL;
+  if (f) {
+    ok = fprintf(f,
+                 "{\"phase\":\"%s\",\"time_ms\":%lld,\"elapsed_s\":%.3f,\"connections\":%zu,"
+                 "\"connected\":%llu,\"ever_connected\":%llu,\"connect_failures\":%llu,"
+                 "\"connection_losses\":%llu,\"generated\":%llu,\"published\":%llu,"
+                 "\"acked\":%llu,\"resent\":%llu,\"queued\":%llu,\"inflight\":%llu}\n",
+                 phase, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000,
+                 (double)(now - st->t_start_ms) / 1000.0, st->nconn,
+                 (unsigned long long)s.connected, (unsigned long long)s.ever_connected,
+                 (unsigned long long)s.connect_failures, (unsigned long long)s.connection_losses,
+                 (unsigned long long)generated, (unsigned long long)s.published,
+                 (unsigned long long)s.acked, (unsigned long long)s.resent,
+                 (unsigned long long)s.queued, (unsigned long long)s.inflight) > 0;
+    ok = fclose(f) == 0 && ok;
+  }
+  if (ok && rename(tmp, st->path) != 0)
+    ok = 0;
+  if (!ok && !st->warned) {
+    fprintf(stderr, "fleet-sim: --status-file %s: %s\n", st->path, strerror(errno));
+    st->warned = 1;
+  }
 }
 
 int main(int argc, char **argv)
@@ -567,9 +632,11 @@ int main(int argc, char **argv)
 
   /* Connect everything first, so that the clock starts with the fleet online. */
   int64_t t_connect = sim_mono_ms();
+  status_t st = {.path = o.status_file, .net = net, .nconn = nconn, .t_start_ms = t_connect};
   net_stats_t s;
   for (;;) {
     net_run(net, 20);
+    status_write(&st, "connecting", 0, 0);
     net_get_stats(net, &s);
     if (s.ever_connected + s.connect_failures >= nconn && s.ever_connected >= nconn)
       break;
@@ -583,6 +650,21 @@ int main(int argc, char **argv)
   if (o.verbose)
     fprintf(stderr, "fleet-sim: %zu connections up in %.2f s\n", (size_t)s.ever_connected,
             (double)(sim_mono_ms() - t_connect) / 1000.0);
+
+  if (!o.start) {
+    /* Without --start the simulated clock starts now, to the millisecond, not
+     * when the process began: a payload's ts is then the moment it is due to
+     * be published, whatever the connections took, and a receiver can measure
+     * its latency from ts. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec / 1000000 * 1000000;
+    for (size_t i = 0; i < nveh; i++) {
+      veh[i].t_ns += now_ns - start_ns;
+      veh[i].next_ns += now_ns - start_ns;
+    }
+    start_ns = now_ns;
+  }
 
   heap_t h = {order, nveh, veh};
   for (size_t i = nveh / 2 + 1; i-- > 0;)
@@ -654,6 +736,7 @@ int main(int argc, char **argv)
     }
     if (!room)
       wait_ms = 5;
+    status_write(&st, "publishing", generated, 0);
     net_run(net, generating && (o.fast && room && (o.rate <= 0 || tokens >= 1.0)) ? 0 : wait_ms);
   }
 
@@ -666,10 +749,12 @@ int main(int argc, char **argv)
         sim_mono_ms() - t_drain > (int64_t)(o.ack_timeout_s * 1000))
       break;
     net_run(net, 20);
+    status_write(&st, "draining", generated, 0);
   }
   int64_t t_end = sim_mono_ms();
   net_get_stats(net, &s);
   net_close_all(net, 2000);
+  status_write(&st, "done", generated, 1);
   double elapsed = (double)(t_end - t0) / 1000.0;
   if (dump && fclose(dump) != 0) {
     fprintf(stderr, "fleet-sim: --dump %s: %s\n", o.dump, strerror(errno));
@@ -682,7 +767,7 @@ int main(int argc, char **argv)
     s.connect_failures + s.connection_losses + s.protocol_errors + unsent + unacked;
   if (unsent || unacked)
     failed = 1;
-  if (o.report && write_report(&o, veh, nveh, nconn, &s, generated, bad, errors, elapsed))
+  if (o.report && write_report(&o, net, veh, nveh, nconn, &s, generated, bad, errors, elapsed))
     failed = 1;
   if (!o.quiet) {
     printf("fleet-sim: %llu messages (%llu malformed) from %zu vehicles over %zu connections in "

@@ -67,6 +67,7 @@ typedef struct conn {
   unsigned int failures;
   int ping_out;
   int was_up;
+  uint64_t acked;       /* PUBACKs on this connection (its vehicle's, one per connection) */
   char *client_id;
   char *cert_name;
 } conn_t;
@@ -543,6 +544,7 @@ static void handle_packet(net_t *net, conn_t *c, const unsigned char *p, size_t 
       c->free_pids[c->n_free++] = (uint16_t)pid;
       net->inflight--;
       net->acked++;
+      c->acked++;
       mark_dirty(net, c);
     }
     return;
@@ -949,6 +951,11 @@ void net_get_stats(const net_t *net, net_stats_t *s)
   s->connection_losses = net->connection_losses;
   s->protocol_errors = net->protocol_errors;
   s->refused = net->refused;
+}
+
+uint64_t net_conn_acked(const net_t *net, uint32_t conn)
+{
+  return conn < net->n ? net->c[conn].acked : 0;
 }
 
 const char *net_last_error(const net_t *net)

@@ -140,6 +140,9 @@ typedef struct net_stats {
 
 void net_get_stats(const net_t *net, net_stats_t *out);
 
+/** PUBACKs received on connection `conn` (distinct messages). */
+uint64_t net_conn_acked(const net_t *net, uint32_t conn);
+
 /** Last error text of the network layer (for the summary), "" when none. */
 const char *net_last_error(const net_t *net);
 

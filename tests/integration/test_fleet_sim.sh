@@ -2,8 +2,10 @@
 # fleet-sim against a real mosquitto (mosquitto.sh): exact message counts at
 # QoS 1, every payload valid per `fleetctl validate`, malformed payloads
 # counted exactly, the report, determinism per seed, plausible motion,
-# real-time pacing, the rate cap, shared connections, per-vehicle TLS client
-# certificates, 2,000 connections at once, usage errors.
+# real-time pacing, the rate cap, shared connections, the status file and
+# reconnects after a broker restart, acks per vehicle, ts anchored at the end of
+# the connect phase, per-vehicle TLS client certificates, 2,000 connections at
+# once, usage errors.
 set -euo pipefail
 
 : "${FLEET_BUILD_DIR:?set by ctest}" "${FLEET_SOURCE_DIR:?set by ctest}"
@@ -186,6 +188,56 @@ check "2000 connections: all acked" eq "$(json "$tmp/r2k.json" "r['acked']")" 60
 check "2000 connections: no connection errors" \
   eq "$(json "$tmp/r2k.json" "r['connect_failures'] + r['connection_losses']")" 0
 check "2000 connections: bounded time ($((t1 - t0)) s)" test $((t1 - t0)) -le 60
+
+# ---- --status-file, reconnects after a broker restart, acks per vehicle -------------
+"$sim" --mqtt "$url" --vehicles 50 --interval 0.5 --duration 10 --qos 1 --seed 4 --quiet \
+  --status-file "$tmp/status.json" --report "$tmp/rst.json" >"$tmp/outst" 2>&1 &
+simpid=$!
+st() { json "$tmp/status.json" "$1" 2>/dev/null || echo none; }
+# wait_st EXPR: until the status file makes EXPR true (at most 20 s).
+wait_st() {
+  local i
+  for i in $(seq 200); do
+    [ "$(st "$1")" = True ] && return 0
+    sleep 0.1
+  done
+  echo "  status: $(cat "$tmp/status.json" 2>/dev/null)" >&2
+  return 1
+}
+check "status: publishing with 50 connections up" \
+  wait_st "r['phase'] == 'publishing' and r['connected'] == 50 and r['connections'] == 50"
+check "status: messages acknowledged while publishing" wait_st "r['acked'] > 0"
+"$harness" restart "$broker" >/dev/null
+check "status: 50 connections lost and 50 up again after the broker restart" \
+  wait_st "r['connection_losses'] >= 50 and r['connected'] == 50 and r['ever_connected'] == 50"
+checks=$((checks + 1))
+wait "$simpid" || fail "status run exited $? ($(cat "$tmp/outst"))"
+check "status: last phase done" eq "$(st "r['phase']")" done
+check "status: final counts agree with the report" \
+  eq "$(st "[r['published'], r['acked'], r['generated']]")" \
+  "$(json "$tmp/rst.json" "[r['published'], r['acked'], r['generated']]")"
+check "status: everything acked" eq "$(json "$tmp/rst.json" "r['acked'] == r['published'] > 0")" True
+check "report: per-vehicle acks equal the per-vehicle counts" \
+  eq "$(json "$tmp/rst.json" "r['per_vehicle_acked'] == r['per_vehicle'] and len(r['per_vehicle']) == 50")" True
+check "report: the losses counted" eq "$(json "$tmp/rst.json" "r['connection_losses'] >= 50")" True
+check "report: no per-vehicle acks with shared connections" \
+  eq "$(json "$tmp/rs.json" "'per_vehicle_acked' in r")" False
+
+# ---- without --start, ts starts when the connections are up ------------------------
+# Nothing listens on the port: the connect phase lasts --connect-timeout (2 s),
+# and the first payload, due within 0.5 s after that, carries a ts at least 2 s
+# after the process started (it was the start time rounded down to the second).
+deadport=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+t0=$(date +%s%3N)
+timeout 30 "$sim" --mqtt "mqtt://127.0.0.1:$deadport" --vehicles 1 --interval 0.5 --duration 1 \
+  --connect-timeout 2 --ack-timeout 0 --quiet --dump "$tmp/dts.txt" 2>/dev/null || true
+t1=$(date +%s%3N)
+first_ts=$(head -n 1 "$tmp/dts.txt" | cut -f2 | "$py" -c '
+import datetime, json, sys
+ts = json.load(sys.stdin)["ts"]
+print(int(datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000))')
+check "ts: first payload after the connect phase ($((first_ts - t0)) ms after start)" \
+  test $((first_ts - t0)) -ge 2000 -a "$first_ts" -le "$t1"
 
 # ---- TLS with one client certificate per vehicle -----------------------------------
 "$harness" start "$tls" --tls >/dev/null
