@@ -90,6 +90,7 @@ fleet_ws__msg_t *fleet_ws__msg_new(uint32_t kind, const char *data, size_t len)
     return NULL;
   m->refs = 1;
   m->kind = kind;
+  m->items = 1;
   m->len = len;
   if (len)
     memcpy(m->data, data, len);
@@ -178,12 +179,14 @@ int fleet_ws_options_init(fleet_ws_options_t *opts, unsigned int version)
 {
   if (!opts)
     return fleet_error__set(FLEET_EINVAL, "opts: NULL");
-  if (version != FLEET_WS_OPTIONS_VERSION)
+  if (version < 1 || version > FLEET_WS_OPTIONS_VERSION)
     return fleet_error__set(FLEET_EVERSION,
-                            "fleet_ws_options_t version %u is not supported (%u is)", version,
-                            FLEET_WS_OPTIONS_VERSION);
+                            "fleet_ws_options_t version %u is not supported (1 to %u are)",
+                            version, FLEET_WS_OPTIONS_VERSION);
   fleet_ws_options_t d = FLEET_WS_OPTIONS_INIT;
-  *opts = d;
+  d.version = version;
+  /* A version 1 caller's struct ends before flush_ms. */
+  memcpy(opts, &d, version == 1 ? offsetof(fleet_ws_options_t, flush_ms) : sizeof d);
   return 0;
 }
 
@@ -327,6 +330,8 @@ static int check_options(const fleet_ws_options_t *o)
   if (o->interval_default_ms < o->interval_min_ms || o->interval_default_ms > o->interval_max_ms)
     return fleet_error__set(FLEET_EINVAL, "interval_default_ms: %u is outside [%u, %u]",
                             o->interval_default_ms, o->interval_min_ms, o->interval_max_ms);
+  if (o->flush_ms < 5 || o->flush_ms > 1000)
+    return fleet_error__set(FLEET_EINVAL, "flush_ms: %u is outside [5, 1000]", o->flush_ms);
   if (o->ping_interval_s < 1 || o->ping_interval_s > 65535)
     return fleet_error__set(FLEET_EINVAL, "ping_interval_s: %u is outside [1, 65535]",
                             o->ping_interval_s);
@@ -402,9 +407,14 @@ int fleet_ws_new(fleet_ws_t **out, const fleet_ws_options_t *opts)
   *out = NULL;
   if (!opts)
     return fleet_error__set(FLEET_EINVAL, "opts: NULL (the verifier is required)");
-  if (opts->version != FLEET_WS_OPTIONS_VERSION)
+  if (opts->version < 1 || opts->version > FLEET_WS_OPTIONS_VERSION)
     return fleet_error__set(FLEET_EVERSION, "fleet_ws_options_t version %u is not supported",
                             opts->version);
+  /* Read only the members the caller's version has; later ones keep their defaults. */
+  fleet_ws_options_t full = FLEET_WS_OPTIONS_INIT;
+  memcpy(&full, opts,
+         opts->version == 1 ? offsetof(fleet_ws_options_t, flush_ms) : sizeof full);
+  opts = &full;
   int rc = check_options(opts);
   if (rc)
     return rc;
@@ -467,6 +477,7 @@ int fleet_ws_new(fleet_ws_t **out, const fleet_ws_options_t *opts)
   gw->interval_min = opts->interval_min_ms;
   gw->interval_max = opts->interval_max_ms;
   gw->interval_default = opts->interval_default_ms;
+  gw->flush_ms = opts->flush_ms;
   gw->ping_s = opts->ping_interval_s;
   gw->idle_s = opts->idle_timeout_s;
   gw->max_clients = opts->max_clients;
@@ -908,6 +919,7 @@ static void *service_main(void *arg)
   fleet_ws_t *gw = arg;
   struct lws_context *ctx = gw->svc_ctx;
   lws_sul_schedule(ctx, 0, &gw->sul_sweep, sweep_cb, 250 * LWS_US_PER_MS);
+  gw->tick_t0 = fleet_ws__now_ms();
   fleet_ws__drain(gw);
   while (!atomic_load(&gw->stop_requested))
     if (lws_service(ctx, 0) < 0)
@@ -925,6 +937,7 @@ static void *service_main(void *arg)
   gw->ctx = NULL;
   pthread_mutex_unlock(&gw->lock);
   lws_sul_cancel(&gw->sul_sweep);
+  fleet_ws__feed_stop(gw);
   lws_context_destroy(ctx);
   gw->svc_ctx = NULL;
   /* Nothing is connected now: queued alerts and finished responses go nowhere. */

@@ -4,14 +4,30 @@
  * replies, one frame per WRITEABLE callback, stuck and expiry handling.
  * Everything here runs on the service thread.
  *
- * Coalescing. Each client has a bit per vehicle ("queued") and two lists:
- * `dirty` (updated since the last push) and `flush` (being pushed now). An
- * update sets the bit and appends the vehicle to `dirty` unless the bit is
- * set already, in which case the pending entry will carry the newer state
- * anyway (counted as coalesced). A push moves `dirty` to `flush`; each flush
- * entry is written with the vehicle's state at the moment of writing, so the
- * client always gets the latest. Memory per client is therefore bounded by
- * the number of vehicles, whatever the update rate.
+ * Coalescing. A gateway-wide flush tick (every flush_ms, on a fixed grid,
+ * armed only while updates wait) decides what goes out; a client's interval
+ * is the least spacing between two updates of the same vehicle, counted in
+ * ticks (interval_ticks). Each client has, per vehicle index, a bit
+ * ("queued") and the tick at which the vehicle was last taken for sending
+ * (`sent`, uint32, 0 = never), plus two lists: `dirty` (updated, not taken
+ * yet) and `flush` (taken at a tick, being written). An update sets the bit
+ * and appends the vehicle to `dirty` unless the bit is set already, in which
+ * case the pending entry will carry the newer state anyway (counted as
+ * coalesced). At a tick, a client that is not still writing its previous
+ * flush moves every dirty vehicle whose last send is interval_ticks or more
+ * ago to `flush`; the others stay dirty for a later tick. A vehicle updated
+ * once therefore waits at most one tick, one updated faster than the
+ * interval goes out once per interval, and vehicles never wait for each
+ * other. Each flush entry is written with the vehicle's state at the moment
+ * of writing, so the client always gets the latest. Memory per client is
+ * bounded by the number of vehicles (1 bit + 4 bytes each, plus the list
+ * slots of those waiting), whatever the update rate.
+ *
+ * Counting in ticks of a fixed grid rather than in milliseconds keeps a
+ * vehicle that publishes exactly once per interval at a steady latency: with
+ * millisecond stamps, a tick firing a little earlier than the previous one
+ * would hold the update back by a whole tick, and every later update of that
+ * vehicle too (each waits for the one before), ratcheting the latency up.
  *
  * Messages are built once per vehicle update (or alert) and shared between
  * clients by reference count; a client's queue holds only pointers.
@@ -160,8 +176,6 @@ static void release_output(fleet_ws__client_t *c)
   c->flushing = 0;
   if (c->qbits)
     memset(c->qbits, 0, c->qwords * sizeof *c->qbits);
-  lws_sul_cancel(&c->sul_push);
-  c->push_armed = 0;
 }
 
 /* Start closing: a close frame when the socket takes it, else a hard close shortly. */
@@ -283,44 +297,114 @@ static void qbit_clear(fleet_ws__client_t *c, uint32_t idx)
     c->qbits[w] &= ~((uint64_t)1 << (idx % 64));
 }
 
-static void start_flush(fleet_ws__client_t *c)
+/* The slot of the client's last-sent tick of vehicle `idx`; NULL on ENOMEM. */
+static uint32_t *sent_slot(fleet_ws__client_t *c, uint32_t idx)
 {
-  fleet_ws__vehicle_t **t = c->flush;
-  size_t tc = c->cap_flush;
-  c->flush = c->dirty;
-  c->cap_flush = c->cap_dirty;
-  c->n_flush = c->n_dirty;
-  c->dirty = t;
-  c->cap_dirty = tc;
-  c->n_dirty = 0;
+  if (idx >= c->n_sent) {
+    size_t nn = (size_t)idx + 1 + ((size_t)idx + 1) / 4;
+    if (nn < 64)
+      nn = 64;
+    uint32_t *ns = realloc(c->sent, nn * sizeof *ns);
+    if (!ns)
+      return NULL;
+    memset(ns + c->n_sent, 0, (nn - c->n_sent) * sizeof *ns);
+    c->sent = ns;
+    c->n_sent = nn;
+  }
+  return &c->sent[idx];
+}
+
+/* Index of the tick nearest to `now` (tick 1 is at gw->tick_t0). */
+static uint32_t tick_at(const fleet_ws_t *gw, int64_t now)
+{
+  int64_t d = now - gw->tick_t0;
+  if (d < 0)
+    d = 0;
+  /* Wraps after 2^32 ticks; differences of ticks stay right (unsigned). */
+  return (uint32_t)(1 + (uint64_t)(d + gw->flush_ms / 2) / gw->flush_ms);
+}
+
+static void flush_tick_cb(lws_sorted_usec_list_t *sul);
+
+/* Arm the tick at the next grid point after `after` (a tick index, 0 for none). */
+static void arm_flush(fleet_ws_t *gw, uint32_t after)
+{
+  if (gw->flush_armed || !gw->svc_ctx)
+    return;
+  int64_t now = fleet_ws__now_ms();
+  int64_t d = now - gw->tick_t0;
+  int64_t next = d <= 0 ? 0 : (d + gw->flush_ms - 1) / gw->flush_ms; /* grid index, from 0 */
+  if (after && next < (int64_t)after) /* never fire twice for the same grid point */
+    next = (int64_t)after;
+  int64_t delay = gw->tick_t0 + next * (int64_t)gw->flush_ms - now;
+  if (delay < 0)
+    delay = 0;
+  gw->flush_armed = 1;
+  lws_sul_schedule(gw->svc_ctx, 0, &gw->sul_flush, flush_tick_cb,
+                   (lws_usec_t)delay * LWS_US_PER_MS);
+}
+
+/* Move the due vehicles of `c` from `dirty` to `flush` and start writing them. */
+static void take_due(fleet_ws__client_t *c, uint32_t tick)
+{
+  if (c->cap_flush < c->n_dirty) {
+    fleet_ws__vehicle_t **nf = realloc(c->flush, c->cap_dirty * sizeof *nf);
+    if (!nf) {
+      fleet_ws__log(c->gw, FLEET_WS_LOG_ERROR, "ws: %s: out of memory, push delayed", c->peer);
+      return;
+    }
+    c->flush = nf;
+    c->cap_flush = c->cap_dirty;
+  }
+  size_t keep = 0, n = 0;
+  for (size_t i = 0; i < c->n_dirty; i++) {
+    fleet_ws__vehicle_t *v = c->dirty[i];
+    uint32_t *last = sent_slot(c, v->idx);
+    if (last && *last && tick - *last < c->interval_ticks) {
+      c->dirty[keep++] = v;
+      continue;
+    }
+    /* Without a slot (ENOMEM) the vehicle goes out now, unthrottled: never lost. */
+    if (last)
+      *last = tick ? tick : 1;
+    c->flush[n++] = v;
+  }
+  c->n_dirty = keep;
+  if (!n)
+    return;
+  c->n_flush = n;
   c->flush_pos = 0;
   c->flushing = 1;
-  c->last_flush_ms = fleet_ws__now_ms();
   mark_pending(c);
   lws_callback_on_writable(c->wsi);
 }
 
-static void push_cb(lws_sorted_usec_list_t *sul)
+static void flush_tick_cb(lws_sorted_usec_list_t *sul)
 {
-  fleet_ws__client_t *c = FLEET_WS__CONTAINER(sul, fleet_ws__client_t, sul_push);
-  c->push_armed = 0;
-  if (!c->closing && !c->flushing && c->n_dirty)
-    start_flush(c);
+  fleet_ws_t *gw = FLEET_WS__CONTAINER(sul, fleet_ws_t, sul_flush);
+  gw->flush_armed = 0;
+  uint32_t tick = tick_at(gw, fleet_ws__now_ms());
+  int waiting = 0;
+  for (size_t i = 0; i < gw->n_clients; i++) {
+    fleet_ws__client_t *c = gw->clients[i];
+    if (c->closing || !c->n_dirty)
+      continue;
+    /* Still writing the last tick's updates: this one's wait (and coalesce). */
+    if (!c->flushing)
+      take_due(c, tick);
+    if (c->n_dirty)
+      waiting = 1;
+  }
+  if (waiting)
+    arm_flush(gw, tick);
 }
 
-static void schedule_push(fleet_ws__client_t *c)
+void fleet_ws__feed_stop(fleet_ws_t *gw)
 {
-  if (c->flushing || c->push_armed || c->closing || !c->n_dirty)
-    return;
-  int64_t now = fleet_ws__now_ms();
-  int64_t due = c->last_flush_ms + (int64_t)c->interval_ms;
-  if (!c->last_flush_ms || due <= now) {
-    start_flush(c);
-    return;
-  }
-  c->push_armed = 1;
-  lws_sul_schedule(c->gw->svc_ctx, 0, &c->sul_push, push_cb,
-                   (lws_usec_t)(due - now) * LWS_US_PER_MS);
+  if (gw->svc_ctx)
+    lws_sul_cancel(&gw->sul_flush);
+  gw->flush_armed = 0;
+  fleet_buf_dispose(&gw->batch);
 }
 
 static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v)
@@ -338,7 +422,7 @@ static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v)
     return;
   }
   c->dirty[c->n_dirty++] = v;
-  schedule_push(c);
+  arm_flush(c->gw, 0);
 }
 
 void fleet_ws__feed_vehicle_updated(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
@@ -399,12 +483,75 @@ static fleet_ws__msg_t *vehicle_msg(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
   return m;
 }
 
-/* The next message to write: queued ones first, then the push in progress. */
+/*
+ * The next telemetry_batch frame of the flush in progress: up to
+ * FLEET_WS__BATCH_ITEMS updates, closed once past FLEET_WS__BATCH_BYTES.
+ * NULL when the flush has nothing left to send (or on ENOMEM, logged: the
+ * rest of this flush is skipped, the next updates go out normally).
+ */
+static fleet_ws__msg_t *batch_msg(fleet_ws__client_t *c)
+{
+  fleet_ws_t *gw = c->gw;
+  fleet_buf_t *b = &gw->batch;
+  static const char head[] = "{\"type\":\"telemetry_batch\",\"updates\":[";
+  uint32_t items = 0;
+  int rc = 0;
+  b->len = 0;
+  while (c->flush_pos < c->n_flush && items < FLEET_WS__BATCH_ITEMS &&
+         b->len < FLEET_WS__BATCH_BYTES) {
+    fleet_ws__vehicle_t *v = c->flush[c->flush_pos++];
+    qbit_clear(c, v->idx);
+    if (!v->data || !subscribed(c, v))
+      continue;
+    size_t idlen = strlen(v->id);
+    rc = fleet_buf_reserve(b, sizeof head + idlen + v->data_len + 32);
+    if (rc)
+      break;
+    if (!items)
+      rc = fleet_buf_append(b, head, sizeof head - 1);
+    else
+      rc = fleet_buf__putc(b, ',');
+    if (!rc)
+      rc = fleet_buf_append(b, "{\"vehicle_id\":\"", 15);
+    if (!rc)
+      rc = fleet_buf_append(b, v->id, idlen);
+    if (!rc)
+      rc = fleet_buf_append(b, "\",\"data\":", 9);
+    if (!rc)
+      rc = fleet_buf_append(b, v->data, v->data_len);
+    if (!rc)
+      rc = fleet_buf__putc(b, '}');
+    if (rc)
+      break;
+    items++;
+  }
+  if (!rc && items)
+    rc = fleet_buf__puts(b, "]}");
+  fleet_ws__msg_t *m = NULL;
+  if (!rc && items && (m = fleet_ws__msg_new(FLEET_WS__MSG_TELEMETRY, b->ptr, b->len)) != NULL)
+    m->items = items;
+  if (rc || (items && !m)) {
+    fleet_ws__log(gw, FLEET_WS_LOG_ERROR, "ws: %s: out of memory building a batch", c->peer);
+    while (c->flush_pos < c->n_flush)
+      qbit_clear(c, c->flush[c->flush_pos++]->idx);
+  }
+  /* One large batch must not keep megabytes of scratch for good. */
+  if (b->cap > 4 * (size_t)FLEET_WS__BATCH_BYTES)
+    fleet_buf_dispose(b);
+  return m;
+}
+
+/* The next message to write: queued ones first, then the flush in progress. */
 static fleet_ws__msg_t *next_message(fleet_ws__client_t *c)
 {
   fleet_ws__msg_t *m = q_pop(c);
   if (m)
     return m;
+  if (c->flushing && c->batch) {
+    m = batch_msg(c);
+    if (m)
+      return m;
+  }
   while (c->flushing && c->flush_pos < c->n_flush) {
     fleet_ws__vehicle_t *v = c->flush[c->flush_pos++];
     qbit_clear(c, v->idx);
@@ -419,9 +566,6 @@ static fleet_ws__msg_t *next_message(fleet_ws__client_t *c)
   if (c->flushing) {
     c->flushing = 0;
     c->n_flush = c->flush_pos = 0;
-    schedule_push(c);
-    if (c->flushing)
-      return next_message(c);
   }
   return NULL;
 }
@@ -457,7 +601,7 @@ int fleet_ws__client_writeable(fleet_ws__client_t *c)
     FLEET_WS__ADD(gw, st_bytes_sent, m->len);
     switch (m->kind) {
     case FLEET_WS__MSG_TELEMETRY:
-      FLEET_WS__INC(gw, st_telemetry_sent);
+      FLEET_WS__ADD(gw, st_telemetry_sent, m->items);
       break;
     case FLEET_WS__MSG_ALERT:
       FLEET_WS__INC(gw, st_alerts_sent);
@@ -636,6 +780,11 @@ static int parse_vehicles(fleet_ws__client_t *c, json_t *jv, const char *type)
 static void handle_subscribe(fleet_ws__client_t *c, json_t *j)
 {
   fleet_ws_t *gw = c->gw;
+  json_t *jb = json_object_get(j, "batch");
+  if (jb && !json_is_boolean(jb)) {
+    send_error(c, "subscribe: 'batch' must be true or false");
+    return;
+  }
   json_t *ji = json_object_get(j, "interval_ms");
   if (ji) {
     if (!json_is_integer(ji) || json_integer_value(ji) <= 0) {
@@ -648,15 +797,13 @@ static void handle_subscribe(fleet_ws__client_t *c, json_t *j)
     if (ms > (json_int_t)gw->interval_max)
       ms = gw->interval_max;
     c->interval_ms = (unsigned int)ms;
+    c->interval_ticks = (c->interval_ms + gw->flush_ms - 1) / gw->flush_ms;
   }
   int kind = parse_vehicles(c, json_object_get(j, "vehicles"), "subscribe");
   if (kind < 0)
     return;
-  if (ji && c->push_armed) {
-    lws_sul_cancel(&c->sul_push);
-    c->push_armed = 0;
-    schedule_push(c);
-  }
+  if (jb)
+    c->batch = json_is_true(jb);
   if (kind == 1) {
     if (subscribe_all(c)) {
       client_shut(c, 1011, "out of memory");
@@ -849,6 +996,7 @@ int fleet_ws__client_open(fleet_ws_t *gw, struct lws *wsi, fleet_auth_claims_t *
   c->token = token;
   c->token_len = token_len;
   c->interval_ms = gw->interval_default;
+  c->interval_ticks = (c->interval_ms + gw->flush_ms - 1) / gw->flush_ms;
   snprintf(c->peer, sizeof c->peer, "%s", peer);
   c->pos = gw->n_clients;
   gw->clients[gw->n_clients++] = c;
@@ -879,6 +1027,7 @@ void fleet_ws__client_close(fleet_ws__client_t *c)
   free(c->dirty);
   free(c->flush);
   free(c->qbits);
+  free(c->sent);
   free(c->rx);
   if (c->token) {
     memset(c->token, 0, c->token_len);

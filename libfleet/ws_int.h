@@ -37,11 +37,15 @@
 #define FLEET_WS__HOST_MAX 64
 /** Room for a peer address, terminator included. */
 #define FLEET_WS__PEER_MAX 64
+/** Most updates in one telemetry_batch frame, and its size past which no update is added. */
+#define FLEET_WS__BATCH_ITEMS 1000u
+#define FLEET_WS__BATCH_BYTES 262144u
 
 /** A message shared by every client it goes to (service thread only). */
 typedef struct fleet_ws__msg {
   uint32_t refs;
-  uint32_t kind; /**< FLEET_WS__MSG_* (for the counters) */
+  uint32_t kind;  /**< FLEET_WS__MSG_* (for the counters) */
+  uint32_t items; /**< telemetry updates carried (a batch has many); 1 otherwise */
   size_t len;
   char data[];
 } fleet_ws__msg_t;
@@ -108,18 +112,20 @@ typedef struct fleet_ws__client {
   char **subs;             /**< explicit ids, sorted */
   size_t n_subs, cap_subs;
   unsigned int interval_ms;
+  uint32_t interval_ticks; /**< interval_ms in flush ticks, rounded up, >= 1 */
+  int batch;               /**< send telemetry_batch frames */
 
   /* coalescing: a vehicle is "queued" (bit set) while on `dirty` or `flush` */
   uint64_t *qbits;
   size_t qwords;
-  fleet_ws__vehicle_t **dirty; /**< updated, waiting for the next push */
+  uint32_t *sent;          /**< by vehicle idx: flush tick of the last update taken
+                                for sending, 0 = never (see ws_feed.c) */
+  size_t n_sent;
+  fleet_ws__vehicle_t **dirty; /**< updated, waiting for a tick at which they are due */
   size_t n_dirty, cap_dirty;
-  fleet_ws__vehicle_t **flush; /**< being pushed now */
+  fleet_ws__vehicle_t **flush; /**< taken at a tick, being written now */
   size_t n_flush, flush_pos, cap_flush;
   int flushing;
-  int push_armed;
-  int64_t last_flush_ms;
-  lws_sorted_usec_list_t sul_push;
 
   /* queue of alerts and replies, ring */
   fleet_ws__msg_t **q;
@@ -176,6 +182,7 @@ struct fleet_ws {
   unsigned int alert_queue_max;
   unsigned int stuck_ms;
   unsigned int interval_min, interval_max, interval_default;
+  unsigned int flush_ms;
   unsigned int ping_s, idle_s;
   unsigned int max_clients;
   size_t max_vehicles;
@@ -221,6 +228,10 @@ struct fleet_ws {
   unsigned char *wbuf;  /**< LWS_PRE + FLEET_WS__CHUNK scratch for writes */
   lws_sorted_usec_list_t sul_sweep;
   int draining;         /**< stopping: clients are being closed */
+  lws_sorted_usec_list_t sul_flush; /**< the flush tick, armed while updates wait */
+  int flush_armed;
+  int64_t tick_t0;      /**< monotonic ms of tick 1 */
+  fleet_buf_t batch;    /**< scratch for building telemetry_batch frames */
 
   /* counters (relaxed atomics) */
   atomic_uint_fast64_t st_clients, st_connections, st_disconnects, st_auth_failures,
@@ -308,6 +319,8 @@ void fleet_ws__feed_vehicle_updated(fleet_ws_t *gw, fleet_ws__vehicle_t *v);
 void fleet_ws__feed_vehicle_seen(fleet_ws_t *gw, fleet_ws__vehicle_t *v);
 /** Queue an alert message for the subscribers of `v`. */
 void fleet_ws__feed_alert(fleet_ws_t *gw, fleet_ws__vehicle_t *v, fleet_ws__msg_t *m);
+/** Stop the flush tick and release its scratch (service thread, before the context goes). */
+void fleet_ws__feed_stop(fleet_ws_t *gw);
 /** Once a second: drop stuck clients. */
 void fleet_ws__feed_sweep(fleet_ws_t *gw);
 /** Start closing every client with `code` (stopping). */

@@ -1,8 +1,9 @@
 /*
  * ws: the gateway of libfleet. One HTTP(S) port (libwebsockets 4.1) that
  * serves
- *   - the live feed over WebSocket at `/ws`: positions coalesced per vehicle
- *     and pushed at each client's rate, alerts at once, a snapshot of the
+ *   - the live feed over WebSocket at `/ws`: positions pushed within a
+ *     short flush tick, at most one per vehicle per client interval (faster
+ *     updates coalesced, latest wins), alerts at once, a snapshot of the
  *     last-known positions on subscribe;
  *   - REST routes the application registers (fleet_ws_route_add()), with the
  *     token checked and the role enforced before the handler runs;
@@ -55,7 +56,8 @@
  * WebSocket protocol (JSON text frames) at FLEET_WS_PATH. No subprotocol is
  * needed; a client that sends Sec-WebSocket-Protocol must offer "fleet"
  * (tokens never travel in that header). Client to server:
- *   {"type":"subscribe","vehicles":["v-001",...] | "*","interval_ms":1000}
+ *   {"type":"subscribe","vehicles":["v-001",...] | "*","interval_ms":1000,
+ *    "batch":true}
  *   {"type":"unsubscribe","vehicles":[...] | "*"}
  *   {"type":"ping"}
  * Server to client:
@@ -65,6 +67,9 @@
  *   {"type":"telemetry_update","vehicle_id":"v-001","data":{"ts":..,"lat":..,
  *     "lng":..,"speed":..,"heading":..,...}}  at most one per vehicle per
  *     interval: updates published in between are coalesced, latest wins.
+ *   {"type":"telemetry_batch","updates":[{"vehicle_id":"v-001","data":{...}},
+ *     ...]}  the same updates, many per frame (up to 1000 or ~256 KiB), for
+ *     a connection that subscribed with "batch":true.
  *   {"type":"alert",...}  as soon as published, never coalesced or dropped.
  *   {"type":"pong"}
  *   {"type":"error","message":"..."}  for a message that is not JSON, not an
@@ -75,13 +80,31 @@
  *     subscribes to every allowed vehicle, present and future. Ids outside
  *     the allow-list are reported in an error message and skipped; the rest
  *     of the subscription applies.
- *   - `interval_ms` (an integer) sets the connection's push interval; values
- *     outside [interval_min_ms, interval_max_ms] are clamped (the snapshot
- *     says which value applies); absent keeps the current one (initially
- *     interval_default_ms). A non-integer is an error.
- *   - The first update after a quiet period goes out at once; later ones at
- *     the interval. Alerts follow the subscriptions too: a connection gets
- *     the alerts of the vehicles it is subscribed to.
+ *   - `interval_ms` (an integer) sets the connection's push interval: the
+ *     least time between two updates of the same vehicle to this
+ *     connection. Values outside [interval_min_ms, interval_max_ms] are
+ *     clamped (the snapshot says which value applies); absent keeps the
+ *     current one (initially interval_default_ms). A non-integer is an
+ *     error. `batch` (true/false, absent keeps the current choice, initially
+ *     false) selects telemetry_batch frames; anything else is an error.
+ *   - Timing. The gateway flushes on a gateway-wide tick every `flush_ms`
+ *     (a fixed grid, running only while updates wait). At each tick a
+ *     connection gets every subscribed vehicle that changed since it was
+ *     last sent, unless that vehicle was sent to it less than the interval
+ *     ago: such a vehicle waits (further updates replace the waiting one,
+ *     latest wins) and goes out at the first tick one interval after its
+ *     previous send. So an update of a vehicle that was quiet for an
+ *     interval reaches the client within one tick (plus the time to write
+ *     it), a vehicle updated faster than the interval reaches it once per
+ *     interval with its latest state, and vehicles never wait for each
+ *     other. The interval is counted in ticks, rounded up (1000 ms at a 50
+ *     ms tick: 20 ticks), so two updates of one vehicle leave at least
+ *     ceil(interval_ms / flush_ms) ticks apart; on the wire that is the
+ *     interval give or take the timer's jitter of a few ms. A connection
+ *     still writing the previous tick's updates skips ticks until it is done
+ *     (its updates coalesce meanwhile). Alerts follow the subscriptions too:
+ *     a connection gets the alerts of the vehicles it is subscribed to, at
+ *     once, never coalesced.
  *   - Unsubscribing single vehicles from a "*" subscription is an error
  *     (unsubscribe "*" first).
  *   - Messages larger than `max_message_bytes` (fragments counted together)
@@ -89,7 +112,9 @@
  *     Invalid UTF-8 closes with 1007.
  *   - Backpressure: the gateway writes one frame at a time per client and
  *     never blocks on a slow one. Per client it holds at most the latest
- *     position of each subscribed vehicle plus a queue of alerts and replies
+ *     position of each subscribed vehicle (a pointer to the shared state; 1
+ *     bit + 4 bytes of bookkeeping per vehicle the connection has been sent,
+ *     plus 8 bytes while one waits) plus a queue of alerts and replies
  *     bounded by `alert_queue_max` messages and `send_buffer_bytes` bytes. A
  *     client that overflows that queue, or that has had output waiting
  *     without any progress for `stuck_timeout_ms`, is disconnected with 1008
@@ -159,6 +184,8 @@ typedef struct fleet_ws fleet_ws_t;
 #define FLEET_WS_ALERT_QUEUE_DEFAULT 1000u
 /** Default time a client may leave output waiting without progress, in ms. */
 #define FLEET_WS_STUCK_TIMEOUT_DEFAULT 10000u
+/** Default flush tick, in ms (see "Timing" above). */
+#define FLEET_WS_FLUSH_DEFAULT 50u
 /** Push interval bounds and default, in ms. */
 #define FLEET_WS_INTERVAL_MIN_DEFAULT 100u
 #define FLEET_WS_INTERVAL_MAX_DEFAULT 60000u
@@ -216,7 +243,7 @@ typedef enum fleet_ws_log_level {
 typedef void (*fleet_ws_log_cb)(int level, const char *message, void *userdata);
 
 /** Version of fleet_ws_options_t this header describes. */
-#define FLEET_WS_OPTIONS_VERSION 1
+#define FLEET_WS_OPTIONS_VERSION 2
 
 /**
  * Gateway options. Initialise with FLEET_WS_OPTIONS_INIT or
@@ -286,6 +313,15 @@ typedef struct fleet_ws_options {
   int log_level;             /**< most verbose level passed, default
                              FLEET_WS_LOG_INFO */
   void *userdata;            /**< passed to log_cb; borrowed, kept */
+
+  /* --- since version 2 --- */
+  unsigned int flush_ms;     /**< the flush tick: the longest an update of a
+                             vehicle that is due waits before it is taken
+                             for sending, 5-1000; default
+                             FLEET_WS_FLUSH_DEFAULT. Intervals are rounded
+                             up to whole ticks. Shorter: lower latency, more
+                             (smaller) frames. Version 1 callers get the
+                             default. */
 } fleet_ws_options_t;
 
 #define FLEET_WS_OPTIONS_INIT                                                        \
@@ -296,10 +332,11 @@ typedef struct fleet_ws_options {
    FLEET_WS_INTERVAL_DEFAULT, FLEET_WS_PING_INTERVAL_DEFAULT,                       \
    FLEET_WS_IDLE_TIMEOUT_DEFAULT, FLEET_WS_CLIENTS_MAX_DEFAULT,                     \
    FLEET_WS_VEHICLES_MAX_DEFAULT, FLEET_WS_BODY_MAX_DEFAULT,                        \
-   FLEET_WS_HEADER_MAX_DEFAULT, NULL, FLEET_WS_LOG_INFO, NULL}
+   FLEET_WS_HEADER_MAX_DEFAULT, NULL, FLEET_WS_LOG_INFO, NULL, FLEET_WS_FLUSH_DEFAULT}
 
 /**
- * Fill `opts` with the defaults of `version`.
+ * Fill `opts` with the defaults of `version` (1 or 2; a version 1 struct ends
+ * before `flush_ms`, which is not written).
  * @return 0, FLEET_EINVAL (NULL) or FLEET_EVERSION (unknown version).
  */
 FLEET_API int fleet_ws_options_init(fleet_ws_options_t *opts, unsigned int version);

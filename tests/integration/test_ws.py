@@ -585,6 +585,73 @@ def test_faster_interval(srv):
     assert stamps[-1][1] == 14  # the last value always arrives
 
 
+def test_vehicles_do_not_wait_for_each_other(srv):
+    """The interval spaces updates of one vehicle; another vehicle's update goes
+    out at the next flush tick (50 ms), not at the first one's next interval."""
+    async def go():
+        async with connect(srv) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-q1", "v-q2"],
+                                      "interval_ms": 1000}))
+            assert (await recv_json(ws))["type"] == "snapshot"
+            t0 = time.monotonic()
+            publish(srv, "v-q1", 1.0, 1.0, speed=1)
+            m = await recv_json(ws)
+            t1 = time.monotonic()
+            assert (m["vehicle_id"], m["data"]["speed"]) == ("v-q1", 1)
+            await asyncio.sleep(0.3)
+            # v-q1 again (within its interval: held back) and v-q2 (never sent: next tick).
+            publish(srv, "v-q1", 1.0, 1.0, speed=2)
+            t2 = time.monotonic()
+            publish(srv, "v-q2", 2.0, 2.0, speed=3)
+            m2 = await recv_json(ws)
+            t3 = time.monotonic()
+            m3 = await recv_json(ws, 3)
+            t4 = time.monotonic()
+            return t0, t1, m2, t2, t3, m3, t4
+    t0, t1, m2, t2, t3, m3, t4 = run(go())
+    # A vehicle quiet for an interval: one tick plus the HTTP publish, far from 1 s.
+    assert t1 - t0 < 0.35, t1 - t0
+    assert (m2["vehicle_id"], m2["data"]["speed"]) == ("v-q2", 3)
+    assert t3 - t2 < 0.35, t3 - t2
+    # v-q1's second update waited for its interval after the first one.
+    assert (m3["vehicle_id"], m3["data"]["speed"]) == ("v-q1", 2)
+    assert 0.85 <= t4 - t1 <= 1.4, t4 - t1
+
+
+def test_batch_frames(srv):
+    async def go():
+        async with connect(srv) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*", "batch": "yes"}))
+            m = await recv_json(ws)
+            assert m == {"type": "error", "message": "subscribe: 'batch' must be true or false"}
+            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-b1", "v-b2", "v-b3"],
+                                      "interval_ms": 1000, "batch": True}))
+            assert (await recv_json(ws))["type"] == "snapshot"
+            for i, v in enumerate(["v-b1", "v-b2", "v-b3"]):
+                publish(srv, v, 3.0, 4.0, speed=10 + i)
+            seen = {}
+            while len(seen) < 3:
+                m = await recv_json(ws, 3)
+                assert m["type"] == "telemetry_batch", m
+                assert m["updates"], m
+                for u in m["updates"]:
+                    assert u["vehicle_id"] not in seen, m
+                    seen[u["vehicle_id"]] = u["data"]
+            # "batch": false goes back to one frame per vehicle.
+            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-b1"],
+                                      "batch": False}))
+            assert (await recv_json(ws))["type"] == "snapshot"
+            await asyncio.sleep(1.0)  # past v-b1's interval
+            publish(srv, "v-b1", 3.0, 4.0, speed=20)
+            last = await recv_json(ws, 3)
+            return seen, last
+    seen, last = run(go())
+    assert {k: (d["speed"], d["lat"], d["lng"]) for k, d in seen.items()} == {
+        "v-b1": (10, 3.0, 4.0), "v-b2": (11, 3.0, 4.0), "v-b3": (12, 3.0, 4.0)}
+    assert (last["type"], last["vehicle_id"], last["data"]["speed"]) == \
+        ("telemetry_update", "v-b1", 20)
+
+
 def test_alerts_immediate_and_complete(srv):
     async def go():
         async with connect(srv) as ws:

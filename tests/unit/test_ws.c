@@ -121,8 +121,29 @@ static void test_options_init(void **state)
   assert_int_equal(o.max_header_bytes, 16384);
   assert_int_equal(o.log_level, FLEET_WS_LOG_INFO);
   assert_int_equal(o.max_vehicles, d.max_vehicles);
+  assert_int_equal(o.flush_ms, 50);
   assert_int_equal(fleet_ws_options_init(NULL, FLEET_WS_OPTIONS_VERSION), FLEET_EINVAL);
   assert_int_equal(fleet_ws_options_init(&o, 99), FLEET_EVERSION);
+  assert_int_equal(fleet_ws_options_init(&o, 0), FLEET_EVERSION);
+  /* A version 1 caller's struct ends before flush_ms: nothing is written there. */
+  memset(&o, 0x5a, sizeof o);
+  assert_int_equal(fleet_ws_options_init(&o, 1), 0);
+  assert_int_equal(o.version, 1);
+  assert_int_equal(o.interval_default_ms, 1000);
+  assert_int_equal(o.flush_ms, 0x5a5a5a5au);
+}
+
+/* A version 1 struct is read without its missing flush_ms (which gets the default). */
+static void test_new_accepts_version_1(void **state)
+{
+  fixture_t *f = *state;
+  fleet_ws_options_t o = opts_for(f);
+  o.version = 1;
+  o.flush_ms = 1; /* out of range, but not part of a version 1 struct */
+  fleet_ws_t *gw = NULL;
+  assert_int_equal(fleet_ws_new(&gw, &o), 0);
+  assert_non_null(gw);
+  fleet_ws_free(gw);
 }
 
 static void test_new_rejects_bad_options(void **state)
@@ -164,6 +185,8 @@ static void test_new_rejects_bad_options(void **state)
   BAD(interval_max_ms, 99, FLEET_EINVAL, "interval_max_ms: 99");
   BAD(interval_default_ms, 99, FLEET_EINVAL, "interval_default_ms: 99");
   BAD(interval_default_ms, 60001, FLEET_EINVAL, "interval_default_ms: 60001");
+  BAD(flush_ms, 4, FLEET_EINVAL, "flush_ms: 4");
+  BAD(flush_ms, 1001, FLEET_EINVAL, "flush_ms: 1001");
   BAD(ping_interval_s, 0, FLEET_EINVAL, "ping_interval_s: 0");
   BAD(idle_timeout_s, 30, FLEET_EINVAL, "idle_timeout_s: 30");
   BAD(max_clients, 0, FLEET_EINVAL, "max_clients: 0");
@@ -942,6 +965,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_options_init),
     cmocka_unit_test(test_new_rejects_bad_options),
+    cmocka_unit_test(test_new_accepts_version_1),
     cmocka_unit_test(test_new_accepts_good_options),
     cmocka_unit_test(test_parse_listen),
     cmocka_unit_test(test_route_add),
