@@ -5,6 +5,8 @@
 #include "telemetry_int.h"
 
 #include <errno.h>
+#include <float.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,9 +19,6 @@
 /* Shorter excerpts inside warnings, which must fit FLEET_TELEMETRY_WARNING_LEN. */
 #define SHOW_WARN 24
 #define SHOW_NUMBER 24
-
-/* JSON_DECODE_ANY so that a top-level array or number gets our precise message. */
-#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
 
 #define NS_PER_SEC INT64_C(1000000000)
 
@@ -641,34 +640,57 @@ static const char *extra_name_problem(const char *name, size_t len, char *buf, s
 }
 
 /* ------------------------------------------------------------------------ */
-/* Parsing                                                                  */
+/* Parsing: member values and the field checks                              */
 
-/* A number that jansson cannot hold (integer beyond int64, real beyond
- * DBL_MAX), patched out of a copy of the payload and kept here instead. */
-typedef struct overflow {
-  unsigned int ordinal; /* index of the top-level member it is the value of */
-  bool is_int;
-  double value;
-  size_t off, len; /* the token in the payload */
-} overflow_t;
+/*
+ * Payloads are read by the single-pass parser further down, which settles
+ * every well-formed payload without allocating. Whatever it does not accept
+ * (malformed JSON, duplicate keys, nesting too deep, a non-object, more
+ * oversized numbers than MAX_OVERFLOWS) goes to parse_with_jansson(), which
+ * builds a jansson tree: jansson's own diagnostics (line, column, the text
+ * near the error) are what the messages quote, so they stay exactly as they
+ * are. Both parsers describe each top-level member with a jval_t and share
+ * the field checks below, so records, warnings and messages do not depend on
+ * which one read the payload.
+ */
 
-#define MAX_OVERFLOWS 32
+typedef enum jv_type {
+  JV_ABSENT,
+  JV_OBJECT,
+  JV_ARRAY,
+  JV_STRING,
+  JV_INTEGER,
+  JV_REAL,
+  JV_TRUE,
+  JV_FALSE,
+  JV_NULL
+} jv_type_t;
+
+typedef struct jval {
+  jv_type_t type;
+  /* A number jansson cannot hold (an integer beyond int64, a real beyond
+   * DBL_MAX): `d` is strtod()'s value and str/len the token as written. */
+  bool overflow;
+  const char *str; /* JV_STRING: the decoded bytes, no NUL inside; overflow: the token */
+  size_t len;
+  int64_t i; /* JV_INTEGER */
+  double d;  /* JV_REAL, overflow */
+} jval_t;
 
 typedef struct member {
   const char *key;
   size_t key_len;
-  json_t *val;
-  const overflow_t *ov;
+  jval_t val;
 } member_t;
 
 typedef struct parse_ctx {
   fleet_telemetry_t *rec;
   fleet_telemetry_warnings_t *warnings;
-  const char *payload;
+  /* The required members, judged after the whole object is read. */
+  member_t req_v, req_ts, req_lat, req_lng;
 } parse_ctx_t;
 
 static void warn(parse_ctx_t *c, const char *fmt, ...) FLEET_PRINTF(2, 3);
-static const char *json_type_name(const json_t *j);
 
 static void warn(parse_ctx_t *c, const char *fmt, ...)
 {
@@ -686,39 +708,62 @@ static void warn(parse_ctx_t *c, const char *fmt, ...)
   w->count++;
 }
 
+static const char *jv_type_name(const jval_t *v)
+{
+  switch (v->type) {
+  case JV_OBJECT:
+    return "an object";
+  case JV_ARRAY:
+    return "an array";
+  case JV_STRING:
+    return "a string";
+  case JV_INTEGER:
+  case JV_REAL:
+    return "a number";
+  case JV_TRUE:
+  case JV_FALSE:
+    return "a boolean";
+  case JV_NULL:
+    return "null";
+  case JV_ABSENT:
+    break;
+  }
+  return "an unknown value";
+}
+
 static bool member_number(const member_t *m, double *out)
 {
-  if (FLEET_UNLIKELY(m->ov != NULL)) {
-    *out = m->ov->value;
+  const jval_t *v = &m->val;
+  if (FLEET_UNLIKELY(v->overflow)) {
+    *out = v->d;
     return true;
   }
-  switch (json_typeof(m->val)) {
-  case JSON_INTEGER:
-    *out = (double)json_integer_value(m->val);
+  if (v->type == JV_INTEGER) {
+    *out = (double)v->i;
     return true;
-  case JSON_REAL:
-    *out = json_real_value(m->val);
-    return true;
-  default:
-    return false;
   }
+  if (v->type == JV_REAL) {
+    *out = v->d;
+    return true;
+  }
+  return false;
 }
 
 /* The member's number as the payload wrote it (near enough), for messages. */
-static const char *number_text(char *buf, size_t cap, const parse_ctx_t *c, const member_t *m)
+static const char *number_text(char *buf, size_t cap, const member_t *m)
 {
-  if (m->ov) {
+  const jval_t *v = &m->val;
+  if (v->overflow) {
     /* The token is digits, signs, '.' and 'e' only: safe to show as is. */
-    size_t n = m->ov->len < SHOW_NUMBER ? m->ov->len : SHOW_NUMBER;
-    snprintf(buf, cap, "%.*s%s", (int)n, c->payload + m->ov->off,
-             m->ov->len > SHOW_NUMBER ? "..." : "");
+    size_t n = v->len < SHOW_NUMBER ? v->len : SHOW_NUMBER;
+    snprintf(buf, cap, "%.*s%s", (int)n, v->str, v->len > SHOW_NUMBER ? "..." : "");
     return buf;
   }
-  if (json_is_integer(m->val)) {
-    snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(m->val));
+  if (v->type == JV_INTEGER) {
+    snprintf(buf, cap, "%" PRId64, v->i);
     return buf;
   }
-  double_text(buf, cap, json_real_value(m->val));
+  double_text(buf, cap, v->d);
   /* Show 1.0 as a real, so that "1 is not an integer" cannot happen. */
   if (!strpbrk(buf, ".en")) {
     size_t n = strlen(buf);
@@ -729,33 +774,30 @@ static const char *number_text(char *buf, size_t cap, const parse_ctx_t *c, cons
 }
 
 /* "a string (\"x\")", "a number (1)", "true", "null", "an array", ... */
-static const char *got_text(char *buf, size_t cap, const parse_ctx_t *c, const member_t *m)
+static const char *got_text(char *buf, size_t cap, const member_t *m)
 {
   char v[SHOW_BUF];
-  if (m->ov) {
-    snprintf(buf, cap, "a number (%s)", number_text(v, sizeof v, c, m));
-    return buf;
-  }
-  switch (json_typeof(m->val)) {
-  case JSON_OBJECT:
+  switch (m->val.type) {
+  case JV_OBJECT:
     return "an object";
-  case JSON_ARRAY:
+  case JV_ARRAY:
     return "an array";
-  case JSON_STRING:
+  case JV_STRING:
     snprintf(buf, cap, "a string (%s)",
-             fleet_telemetry__quote(v, sizeof v, json_string_value(m->val),
-                                    json_string_length(m->val), SHOW_WARN));
+             fleet_telemetry__quote(v, sizeof v, m->val.str, m->val.len, SHOW_WARN));
     return buf;
-  case JSON_INTEGER:
-  case JSON_REAL:
-    snprintf(buf, cap, "a number (%s)", number_text(v, sizeof v, c, m));
+  case JV_INTEGER:
+  case JV_REAL:
+    snprintf(buf, cap, "a number (%s)", number_text(v, sizeof v, m));
     return buf;
-  case JSON_TRUE:
+  case JV_TRUE:
     return "true";
-  case JSON_FALSE:
+  case JV_FALSE:
     return "false";
-  case JSON_NULL:
+  case JV_NULL:
     return "null";
+  case JV_ABSENT:
+    break;
   }
   return "an unknown value";
 }
@@ -765,14 +807,14 @@ static void opt_number(parse_ctx_t *c, const member_t *m, const num_spec_t *spec
   char g[SHOW_BUF + 16], b[48];
   double v;
   if (!member_number(m, &v)) {
-    if (!json_is_null(m->val))
+    if (m->val.type != JV_NULL)
       warn(c, "%s: expected a number, got %s; field dropped", spec->name,
-           got_text(g, sizeof g, c, m));
+           got_text(g, sizeof g, m));
     return;
   }
   const char *why = range_problem(spec, v, b, sizeof b);
   if (FLEET_UNLIKELY(why != NULL)) {
-    warn(c, "%s: %s %s; field dropped", spec->name, number_text(g, sizeof g, c, m), why);
+    warn(c, "%s: %s %s; field dropped", spec->name, number_text(g, sizeof g, m), why);
     return;
   }
   *spec_field(spec, c->rec) = v;
@@ -781,26 +823,26 @@ static void opt_number(parse_ctx_t *c, const member_t *m, const num_spec_t *spec
 
 static void opt_ignition(parse_ctx_t *c, const member_t *m)
 {
-  if (!m->ov && json_is_boolean(m->val)) {
-    c->rec->ignition = json_is_true(m->val);
+  jv_type_t t = m->val.type;
+  if (t == JV_TRUE || t == JV_FALSE) {
+    c->rec->ignition = t == JV_TRUE;
     c->rec->present |= FLEET_TELEMETRY_IGNITION;
-  } else if (m->ov || !json_is_null(m->val)) {
+  } else if (t != JV_NULL) {
     char g[SHOW_BUF + 16];
-    warn(c, "ignition: expected true or false, got %s; field dropped",
-         got_text(g, sizeof g, c, m));
+    warn(c, "ignition: expected true or false, got %s; field dropped", got_text(g, sizeof g, m));
   }
 }
 
 static void opt_driver_id(parse_ctx_t *c, const member_t *m)
 {
   char g[SHOW_BUF + 16], b[96];
-  if (m->ov || !json_is_string(m->val)) {
-    if (m->ov || !json_is_null(m->val))
-      warn(c, "driver_id: expected a string, got %s; field dropped", got_text(g, sizeof g, c, m));
+  if (m->val.type != JV_STRING) {
+    if (m->val.type != JV_NULL)
+      warn(c, "driver_id: expected a string, got %s; field dropped", got_text(g, sizeof g, m));
     return;
   }
-  const char *s = json_string_value(m->val);
-  size_t len = json_string_length(m->val);
+  const char *s = m->val.str;
+  size_t len = m->val.len;
   const char *why = driver_problem(s, len, b, sizeof b);
   if (why) {
     warn(c, "driver_id: %s %s; field dropped",
@@ -815,14 +857,13 @@ static void opt_driver_id(parse_ctx_t *c, const member_t *m)
 static void opt_vehicle_id(parse_ctx_t *c, const member_t *m)
 {
   char g[SHOW_BUF + 16], b[96];
-  if (m->ov || !json_is_string(m->val)) {
-    if (m->ov || !json_is_null(m->val))
-      warn(c, "vehicle_id: expected a string, got %s; field dropped",
-           got_text(g, sizeof g, c, m));
+  if (m->val.type != JV_STRING) {
+    if (m->val.type != JV_NULL)
+      warn(c, "vehicle_id: expected a string, got %s; field dropped", got_text(g, sizeof g, m));
     return;
   }
-  const char *s = json_string_value(m->val);
-  size_t len = json_string_length(m->val);
+  const char *s = m->val.str;
+  size_t len = m->val.len;
   if (vid_problem(s, len, b, sizeof b)) {
     warn(c, "vehicle_id: %s %s; field dropped", fleet_telemetry__quote(g, sizeof g, s, len, SHOW_WARN),
          b);
@@ -839,14 +880,14 @@ static void extra_field(parse_ctx_t *c, const member_t *m)
   double v;
   if (member_number(m, &v)) {
     type = FLEET_EXTRA_NUMBER;
-  } else if (json_is_boolean(m->val)) {
+  } else if (m->val.type == JV_TRUE || m->val.type == JV_FALSE) {
     type = FLEET_EXTRA_BOOL;
-    v = json_is_true(m->val) ? 1.0 : 0.0;
+    v = m->val.type == JV_TRUE ? 1.0 : 0.0;
   } else {
-    if (!json_is_null(m->val))
+    if (m->val.type != JV_NULL)
       warn(c, "%s: only numbers and booleans are kept as extra fields, got %s; field dropped",
            fleet_telemetry__quote(qk, sizeof qk, m->key, m->key_len, SHOW_WARN),
-           json_type_name(m->val));
+           jv_type_name(&m->val));
     return;
   }
   const char *why = extra_name_problem(m->key, m->key_len, b, sizeof b);
@@ -857,7 +898,7 @@ static void extra_field(parse_ctx_t *c, const member_t *m)
   }
   if (!isfinite(v)) {
     warn(c, "extra field \"%.*s\": %s is not a finite number; field dropped", (int)m->key_len,
-         m->key, number_text(g, sizeof g, c, m));
+         m->key, number_text(g, sizeof g, m));
     return;
   }
   fleet_telemetry_t *rec = c->rec;
@@ -873,41 +914,80 @@ static void extra_field(parse_ctx_t *c, const member_t *m)
   x->value = v;
 }
 
+/* Files one top-level member, in payload order. */
+static void take_member(parse_ctx_t *c, const member_t *m, enum key_id id)
+{
+  switch (id) {
+  case K_V:
+    c->req_v = *m;
+    break;
+  case K_TS:
+    c->req_ts = *m;
+    break;
+  case K_LAT:
+    c->req_lat = *m;
+    break;
+  case K_LNG:
+    c->req_lng = *m;
+    break;
+  case K_SPEED:
+  case K_HEADING:
+  case K_ODOMETER:
+  case K_BATTERY_V:
+  case K_ENGINE_TEMP:
+  case K_FUEL_LEVEL:
+    opt_number(c, m, &opt_specs[id - K_SPEED]);
+    break;
+  case K_IGNITION:
+    opt_ignition(c, m);
+    break;
+  case K_DRIVER_ID:
+    opt_driver_id(c, m);
+    break;
+  case K_VEHICLE_ID:
+    opt_vehicle_id(c, m);
+    break;
+  case K_EXTRA:
+    extra_field(c, m);
+    break;
+  }
+}
+
 static int required_missing(const char *name)
 {
   return fleet_error__set(FLEET_EMISSING, "%s: missing", name);
 }
 
-static int check_version(const parse_ctx_t *c, const member_t *m)
+static int check_version(const member_t *m)
 {
   char g[SHOW_BUF + 16];
-  if (!m->val)
+  if (m->val.type == JV_ABSENT)
     return required_missing("v");
-  if (m->ov && m->ov->is_int)
+  if (m->val.overflow && m->val.type == JV_INTEGER)
     return fleet_error__set(FLEET_EVERSION,
                             "v: %s is not a supported payload version (this library reads %d)",
-                            number_text(g, sizeof g, c, m), FLEET_TELEMETRY_PAYLOAD_VERSION);
-  if (m->ov || !json_is_integer(m->val))
+                            number_text(g, sizeof g, m), FLEET_TELEMETRY_PAYLOAD_VERSION);
+  if (m->val.overflow || m->val.type != JV_INTEGER)
     return fleet_error__set(FLEET_ETYPE, "v: expected the integer %d, got %s",
-                            FLEET_TELEMETRY_PAYLOAD_VERSION, got_text(g, sizeof g, c, m));
-  if (json_integer_value(m->val) != FLEET_TELEMETRY_PAYLOAD_VERSION)
+                            FLEET_TELEMETRY_PAYLOAD_VERSION, got_text(g, sizeof g, m));
+  if (m->val.i != FLEET_TELEMETRY_PAYLOAD_VERSION)
     return fleet_error__set(FLEET_EVERSION,
-                            "v: %" JSON_INTEGER_FORMAT
+                            "v: %" PRId64
                             " is not a supported payload version (this library reads %d)",
-                            json_integer_value(m->val), FLEET_TELEMETRY_PAYLOAD_VERSION);
+                            m->val.i, FLEET_TELEMETRY_PAYLOAD_VERSION);
   return 0;
 }
 
 static int check_ts(parse_ctx_t *c, const member_t *m)
 {
   char g[SHOW_BUF + 16], why[160];
-  if (!m->val)
+  if (m->val.type == JV_ABSENT)
     return required_missing("ts");
-  if (m->ov || !json_is_string(m->val))
+  if (m->val.type != JV_STRING)
     return fleet_error__set(FLEET_ETYPE, "ts: expected an RFC 3339 timestamp string, got %s",
-                            got_text(g, sizeof g, c, m));
-  const char *s = json_string_value(m->val);
-  size_t len = json_string_length(m->val);
+                            got_text(g, sizeof g, m));
+  const char *s = m->val.str;
+  size_t len = m->val.len;
   int rc = time_parse(&c->rec->ts_ns, s, len, why, sizeof why);
   if (rc)
     return fleet_error__set(rc, "ts: %s %s", fleet_telemetry__quote(g, sizeof g, s, len, SHOW_MAX),
@@ -919,77 +999,613 @@ static int check_position(parse_ctx_t *c, const member_t *m, const num_spec_t *s
 {
   char g[SHOW_BUF + 16], b[48];
   double v;
-  if (!m->val)
+  if (m->val.type == JV_ABSENT)
     return required_missing(spec->name);
   if (!member_number(m, &v))
     return fleet_error__set(FLEET_ETYPE, "%s: expected a number, got %s", spec->name,
-                            got_text(g, sizeof g, c, m));
+                            got_text(g, sizeof g, m));
   const char *why = range_problem(spec, v, b, sizeof b);
   if (why)
-    return fleet_error__set(FLEET_ERANGE, "%s: %s %s", spec->name,
-                            number_text(g, sizeof g, c, m), why);
+    return fleet_error__set(FLEET_ERANGE, "%s: %s %s", spec->name, number_text(g, sizeof g, m),
+                            why);
   *spec_field(spec, c->rec) = v;
   return 0;
 }
 
-static int fill_record(parse_ctx_t *c, json_t *root, const overflow_t *ovs, unsigned int n_ov)
+/* When several required fields are wrong, v is judged first, then ts, lat, lng. */
+static int check_required(parse_ctx_t *c)
 {
-  member_t req_v = {0}, req_ts = {0}, req_lat = {0}, req_lng = {0};
-  unsigned int ordinal = 0, next_ov = 0;
-  const char *key;
-  size_t key_len;
-  json_t *val;
-  json_object_keylen_foreach(root, key, key_len, val)
-  {
-    member_t m = {key, key_len, val, NULL};
-    if (FLEET_UNLIKELY(next_ov < n_ov) && ovs[next_ov].ordinal == ordinal)
-      m.ov = &ovs[next_ov++];
-    ordinal++;
-    enum key_id id = key_lookup(key, key_len);
-    switch (id) {
-    case K_V:
-      req_v = m;
-      break;
-    case K_TS:
-      req_ts = m;
-      break;
-    case K_LAT:
-      req_lat = m;
-      break;
-    case K_LNG:
-      req_lng = m;
-      break;
-    case K_SPEED:
-    case K_HEADING:
-    case K_ODOMETER:
-    case K_BATTERY_V:
-    case K_ENGINE_TEMP:
-    case K_FUEL_LEVEL:
-      opt_number(c, &m, &opt_specs[id - K_SPEED]);
-      break;
-    case K_IGNITION:
-      opt_ignition(c, &m);
-      break;
-    case K_DRIVER_ID:
-      opt_driver_id(c, &m);
-      break;
-    case K_VEHICLE_ID:
-      opt_vehicle_id(c, &m);
-      break;
-    case K_EXTRA:
-      extra_field(c, &m);
-      break;
-    }
-  }
-  int rc = check_version(c, &req_v);
+  int rc = check_version(&c->req_v);
   if (!rc)
-    rc = check_ts(c, &req_ts);
+    rc = check_ts(c, &c->req_ts);
   if (!rc)
-    rc = check_position(c, &req_lat, &lat_spec);
+    rc = check_position(c, &c->req_lat, &lat_spec);
   if (!rc)
-    rc = check_position(c, &req_lng, &lng_spec);
+    rc = check_position(c, &c->req_lng, &lng_spec);
   return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Parsing: the single-pass payload parser                                  */
+
+/* What the payload parser returns for a payload it leaves to jansson. */
+#define HANDOFF 1
+
+/* Top-level numbers jansson cannot hold that a payload may carry (see overflow_t). */
+#define MAX_OVERFLOWS 32
+
+/* A key met in an object, for the duplicate check jansson makes
+ * (JSON_REJECT_DUPLICATES, in every object). */
+typedef struct seen_key {
+  const char *p;
+  uint32_t len;
+  uint32_t sig; /* length and three bytes: most different keys differ here */
+} seen_key_t;
+
+/* A member takes at least 5 bytes ("":0,), which bounds the keys of a payload. */
+#define MAX_KEYS (FLEET_TELEMETRY_MAX_BYTES / 5 + 1)
+
+typedef struct scanner {
+  const unsigned char *p, *end;
+  char *out; /* next free byte for decoded strings (they never grow) */
+  seen_key_t *keys;
+  unsigned int n_keys;
+  unsigned int n_overflows;
+} scanner_t;
+
+/* 1 for the bytes that stand for themselves in a JSON string: printable ASCII
+ * and DEL, without '"' and '\\'. */
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const unsigned char plain_byte[256] = {
+  R16(0), R16(0),
+  1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 '"' */
+  R16(1), R16(1),
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
+  R16(1), R16(1),
+  R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+};
+#undef R16
+
+static void skip_ws(scanner_t *s)
+{
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+    s->p++;
+}
+
+/* Consumes `ch` after optional whitespace. */
+static bool expect(scanner_t *s, unsigned char ch)
+{
+  skip_ws(s);
+  if (s->p == s->end || *s->p != ch)
+    return false;
+  s->p++;
+  return true;
+}
+
+/* Length of the well-formed UTF-8 sequence at `p` that starts with a byte
+ * >= 0x80, or 0: no overlong forms, no surrogates, nothing above U+10FFFF
+ * (what jansson accepts). */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+  unsigned char c = p[0];
+  size_t avail = (size_t)(end - p);
+  if (c >= 0xc2 && c <= 0xdf)
+    return avail >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (avail < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+      return 0;
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
+      return 0;
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (avail < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+      return 0;
+    if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+static int hex_value(unsigned char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* The code unit of the \uXXXX escape at `p` (6 bytes available), or -1. */
+static int32_t u_escape(const unsigned char *p)
+{
+  if (p[0] != '\\' || p[1] != 'u')
+    return -1;
+  int32_t v = 0;
+  for (int k = 2; k < 6; k++) {
+    int h = hex_value(p[k]);
+    if (h < 0)
+      return -1;
+    v = v << 4 | h;
+  }
+  return v;
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xc0 | cp >> 6);
+    o[1] = (char)(0x80 | (cp & 0x3f));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | cp >> 12);
+    o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
+  }
+  o[0] = (char)(0xf0 | cp >> 18);
+  o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+  o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+  o[3] = (char)(0x80 | (cp & 0x3f));
+  return 4;
+}
+
+/*
+ * Decodes the rest of a string whose first escape is at `p`, after the
+ * `done` bytes from `start` that needed none. jansson refuses \u0000 (no
+ * JSON_ALLOW_NUL) and unpaired surrogates: so does this.
+ */
+static int decode_string(scanner_t *s, const unsigned char *start, const unsigned char *p,
+                         const char **str, size_t *len)
+{
+  const unsigned char *end = s->end;
+  char *o0 = s->out, *o = o0;
+  memcpy(o, start, (size_t)(p - start));
+  o += p - start;
+  for (;;) {
+    while (p < end && plain_byte[*p])
+      *o++ = (char)*p++;
+    if (p == end)
+      return HANDOFF;
+    unsigned char c = *p;
+    if (c == '"')
+      break;
+    if (c == '\\') {
+      if (end - p < 2)
+        return HANDOFF;
+      char e;
+      switch (p[1]) {
+      case '"':
+      case '\\':
+      case '/':
+        e = (char)p[1];
+        break;
+      case 'b':
+        e = '\b';
+        break;
+      case 'f':
+        e = '\f';
+        break;
+      case 'n':
+        e = '\n';
+        break;
+      case 'r':
+        e = '\r';
+        break;
+      case 't':
+        e = '\t';
+        break;
+      case 'u': {
+        if (end - p < 6)
+          return HANDOFF;
+        int32_t u = u_escape(p);
+        if (u <= 0 || (u >= 0xdc00 && u <= 0xdfff))
+          return HANDOFF;
+        p += 6;
+        uint32_t cp = (uint32_t)u;
+        if (u >= 0xd800 && u <= 0xdbff) {
+          int32_t lo = end - p >= 6 ? u_escape(p) : -1;
+          if (lo < 0xdc00 || lo > 0xdfff)
+            return HANDOFF;
+          p += 6;
+          cp = 0x10000u + (((uint32_t)u - 0xd800u) << 10) + ((uint32_t)lo - 0xdc00u);
+        }
+        o += put_utf8(o, cp);
+        continue;
+      }
+      default:
+        return HANDOFF;
+      }
+      *o++ = e;
+      p += 2;
+      continue;
+    }
+    if (c < 0x80)
+      return HANDOFF; /* a control character */
+    size_t n = utf8_seq(p, end);
+    if (!n)
+      return HANDOFF;
+    memcpy(o, p, n);
+    o += n;
+    p += n;
+  }
+  *str = o0;
+  *len = (size_t)(o - o0);
+  s->out = o;
+  s->p = p + 1;
+  return 0;
+}
+
+/* Reads the string whose opening quote is at s->p. Without escapes its bytes
+ * stay where they are in the payload. */
+static int scan_string(scanner_t *s, const char **str, size_t *len)
+{
+  const unsigned char *start = s->p + 1, *p = start, *end = s->end;
+  for (;;) {
+    while (p < end && plain_byte[*p])
+      p++;
+    if (p == end)
+      return HANDOFF;
+    unsigned char c = *p;
+    if (c == '"')
+      break;
+    if (c == '\\')
+      return decode_string(s, start, p, str, len);
+    if (c < 0x80)
+      return HANDOFF;
+    size_t n = utf8_seq(p, end);
+    if (!n)
+      return HANDOFF;
+    p += n;
+  }
+  *str = (const char *)start;
+  *len = (size_t)(p - start);
+  s->p = p + 1;
+  return 0;
+}
+
+/* Records a key of the object whose keys start at index `first`; HANDOFF
+ * when the object already has it. */
+static int remember_key(scanner_t *s, unsigned int first, const char *k, size_t len)
+{
+  uint32_t sig = (uint32_t)len;
+  if (len)
+    sig |= (uint32_t)(unsigned char)k[0] << 12 | (uint32_t)(unsigned char)k[len / 2] << 20 |
+           (uint32_t)((unsigned char)k[len - 1] & 0xfu) << 28;
+  for (unsigned int i = first; i < s->n_keys; i++)
+    if (s->keys[i].sig == sig && s->keys[i].len == len && memcmp(s->keys[i].p, k, len) == 0)
+      return HANDOFF;
+  if (s->n_keys == MAX_KEYS)
+    return HANDOFF;
+  s->keys[s->n_keys++] = (seen_key_t){k, (uint32_t)len, sig};
+  return 0;
+}
+
+static bool is_digit(unsigned char c)
+{
+  return c >= '0' && c <= '9';
+}
+
+/* 10^0 .. 10^22: every one exactly a double. */
+static const double exact_pow10[] = {
+  1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/*
+ * The double of a real token when a single rounding gives it: a mantissa
+ * m <= 2^53 and a power of ten 10^k with |k| <= 22 are both exact doubles,
+ * so m * 10^k or m / 10^k, correctly rounded by IEEE arithmetic, is the
+ * correctly rounded value strtod() returns too (Clinger's fast path). Needs
+ * double arithmetic without excess precision.
+ */
+static bool fast_real(const unsigned char *int_p, size_t int_n, const unsigned char *frac_p,
+                      size_t frac_n, long exp10, bool neg, double *out)
+{
+#if FLT_EVAL_METHOD == 0
+  uint64_t m = 0;
+  size_t digits = 0;
+  for (size_t k = 0; k < int_n + frac_n; k++) {
+    unsigned char c = k < int_n ? int_p[k] : frac_p[k - int_n];
+    if (m == 0 && c == '0')
+      continue; /* leading zeros carry no precision */
+    if (++digits > 16)
+      return false;
+    m = m * 10 + (uint64_t)(c - '0');
+  }
+  if (m > (UINT64_C(1) << 53))
+    return false;
+  long k10 = exp10 - (long)frac_n;
+  double v = (double)m;
+  if (k10 >= 0 && k10 <= 22)
+    v *= exact_pow10[k10];
+  else if (k10 < 0 && k10 >= -22)
+    v /= exact_pow10[-k10];
+  else
+    return false;
+  *out = neg ? -v : v;
+  return true;
+#else
+  (void)int_p, (void)int_n, (void)frac_p, (void)frac_n, (void)exp10, (void)neg, (void)out;
+  return false;
+#endif
+}
+
+/* strtod() of the token, which is followed by more bytes or the payload's end. */
+static double token_strtod(const unsigned char *tok, size_t n)
+{
+  char buf[FLEET_TELEMETRY_MAX_BYTES + 1];
+  memcpy(buf, tok, n);
+  buf[n] = '\0';
+  return fleet_numfmt__strtod(buf, NULL);
+}
+
+/*
+ * Reads the number at s->p with jansson's grammar and classes: a token
+ * without '.', 'e' or 'E' is an integer (strtoll() range), anything else a
+ * real (strtod()). `v` NULL checks the syntax only (numbers inside arrays
+ * and objects, which no field keeps).
+ */
+static int scan_number(scanner_t *s, jval_t *v)
+{
+  const unsigned char *tok = s->p, *p = tok, *end = s->end;
+  bool neg = p < end && *p == '-';
+  p += neg;
+  const unsigned char *int_p = p;
+  if (p == end || !is_digit(*p))
+    return HANDOFF;
+  if (*p == '0') {
+    p++;
+    if (p < end && is_digit(*p))
+      return HANDOFF; /* a leading zero */
+  } else {
+    while (p < end && is_digit(*p))
+      p++;
+  }
+  size_t int_n = (size_t)(p - int_p);
+  const unsigned char *frac_p = p;
+  size_t frac_n = 0;
+  bool is_int = true;
+  long exp10 = 0;
+  if (p < end && *p == '.') {
+    is_int = false;
+    frac_p = ++p;
+    while (p < end && is_digit(*p))
+      p++;
+    frac_n = (size_t)(p - frac_p);
+    if (!frac_n)
+      return HANDOFF;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    is_int = false;
+    p++;
+    bool eneg = p < end && (*p == '-' || *p == '+') ? *p++ == '-' : false;
+    if (p == end || !is_digit(*p))
+      return HANDOFF;
+    while (p < end && is_digit(*p)) {
+      if (exp10 < 100000)
+        exp10 = exp10 * 10 + (*p - '0');
+      p++;
+    }
+    if (eneg)
+      exp10 = -exp10;
+  }
+  s->p = p;
+  if (!v)
+    return 0;
+
+  v->overflow = false;
+  size_t tok_n = (size_t)(p - tok);
+  if (is_int) {
+    v->type = JV_INTEGER;
+    /* No leading zeros: 19 digits or fewer fit a uint64. */
+    if (int_n <= 19) {
+      uint64_t u = 0;
+      for (size_t k = 0; k < int_n; k++)
+        u = u * 10 + (uint64_t)(int_p[k] - '0');
+      uint64_t limit = neg ? (UINT64_C(1) << 63) : (UINT64_C(1) << 63) - 1;
+      if (u <= limit) {
+        v->i = neg ? (int64_t)(0 - u) : (int64_t)u;
+        return 0;
+      }
+    }
+  } else {
+    v->type = JV_REAL;
+    if (fast_real(int_p, int_n, frac_p, frac_n, exp10, neg, &v->d))
+      return 0;
+    v->d = token_strtod(tok, tok_n);
+    if (!isinf(v->d))
+      return 0;
+  }
+  /* Beyond what jansson holds: kept as a double with its token, as
+   * parse_with_jansson() does after patching the token out. */
+  if (++s->n_overflows > MAX_OVERFLOWS)
+    return HANDOFF;
+  v->overflow = true;
+  if (is_int)
+    v->d = token_strtod(tok, tok_n);
+  v->str = (const char *)tok;
+  v->len = tok_n;
+  return 0;
+}
+
+static int scan_literal(scanner_t *s, const char *lit, size_t n)
+{
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+    return HANDOFF;
+  s->p += n;
+  return 0;
+}
+
+static int skip_value(scanner_t *s, unsigned int depth);
+
+/* The object or array opening at s->p, at nesting depth `depth`, checked and
+ * skipped: no field keeps what is inside. */
+static int skip_container(scanner_t *s, unsigned int depth)
+{
+  if (depth > FLEET_TELEMETRY_MAX_DEPTH)
+    return HANDOFF;
+  bool object = *s->p == '{';
+  unsigned char close = object ? '}' : ']';
+  unsigned int first = s->n_keys;
+  s->p++;
+  skip_ws(s);
+  if (s->p < s->end && *s->p == close) {
+    s->p++;
+    return 0;
+  }
+  for (;;) {
+    if (object) {
+      const char *k;
+      size_t kl;
+      if (s->p == s->end || *s->p != '"' || scan_string(s, &k, &kl) ||
+          remember_key(s, first, k, kl) || !expect(s, ':'))
+        return HANDOFF;
+      skip_ws(s);
+    }
+    if (skip_value(s, depth + 1))
+      return HANDOFF;
+    skip_ws(s);
+    if (s->p == s->end)
+      return HANDOFF;
+    if (*s->p == close)
+      break;
+    if (*s->p != ',')
+      return HANDOFF;
+    s->p++;
+    skip_ws(s);
+  }
+  s->p++;
+  s->n_keys = first;
+  return 0;
+}
+
+/* Reads the value at s->p; `v` NULL when it is only to be checked. */
+static int scan_value(scanner_t *s, jval_t *v, unsigned int depth)
+{
+  if (s->p == s->end)
+    return HANDOFF;
+  switch (*s->p) {
+  case '"': {
+    const char *str;
+    size_t len;
+    if (scan_string(s, &str, &len))
+      return HANDOFF;
+    if (v) {
+      v->type = JV_STRING;
+      v->overflow = false;
+      v->str = str;
+      v->len = len;
+    }
+    return 0;
+  }
+  case '{':
+  case '[':
+    if (v) {
+      v->type = *s->p == '{' ? JV_OBJECT : JV_ARRAY;
+      v->overflow = false;
+    }
+    return skip_container(s, depth);
+  case 't':
+    if (v)
+      v->type = JV_TRUE, v->overflow = false;
+    return scan_literal(s, "true", 4);
+  case 'f':
+    if (v)
+      v->type = JV_FALSE, v->overflow = false;
+    return scan_literal(s, "false", 5);
+  case 'n':
+    if (v)
+      v->type = JV_NULL, v->overflow = false;
+    return scan_literal(s, "null", 4);
+  default:
+    return scan_number(s, v);
+  }
+}
+
+static int skip_value(scanner_t *s, unsigned int depth)
+{
+  return scan_value(s, NULL, depth);
+}
+
+/*
+ * Reads the payload in one pass, filing each top-level member as it goes.
+ * Returns 0 or a negative FLEET_E* code (the record's verdict), or HANDOFF
+ * when the payload is not something it settles: then nothing it did counts.
+ */
+static int parse_payload(parse_ctx_t *c, const char *json, size_t len)
+{
+  char decoded[FLEET_TELEMETRY_MAX_BYTES];
+  seen_key_t keys[MAX_KEYS];
+  scanner_t s = {(const unsigned char *)json, (const unsigned char *)json + len, decoded, keys,
+                 0, 0};
+  unsigned int seen = 0; /* the standard members met, as 1 << key_id */
+  if (!expect(&s, '{'))
+    return HANDOFF;
+  skip_ws(&s);
+  if (s.p < s.end && *s.p == '}') {
+    s.p++;
+  } else {
+    for (;;) {
+      member_t m;
+      if (s.p == s.end || *s.p != '"' || scan_string(&s, &m.key, &m.key_len))
+        return HANDOFF;
+      enum key_id id = key_lookup(m.key, m.key_len);
+      if (id != K_EXTRA) {
+        if (seen & (1u << id))
+          return HANDOFF;
+        seen |= 1u << id;
+      } else if (remember_key(&s, 0, m.key, m.key_len)) {
+        return HANDOFF;
+      }
+      if (!expect(&s, ':'))
+        return HANDOFF;
+      skip_ws(&s);
+      if (scan_value(&s, &m.val, 2))
+        return HANDOFF;
+      take_member(c, &m, id);
+      skip_ws(&s);
+      if (s.p == s.end)
+        return HANDOFF;
+      if (*s.p == '}') {
+        s.p++;
+        break;
+      }
+      if (*s.p != ',')
+        return HANDOFF;
+      s.p++;
+      skip_ws(&s);
+    }
+  }
+  skip_ws(&s);
+  if (s.p != s.end)
+    return HANDOFF;
+  return check_required(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing: through a jansson tree, for what parse_payload() hands off      */
+
+/* LOAD_FLAGS: JSON_DECODE_ANY so that a top-level array or number gets our
+ * precise message. */
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
+/* A number that jansson cannot hold (integer beyond int64, real beyond
+ * DBL_MAX), patched out of a copy of the payload and kept here instead. */
+typedef struct overflow {
+  unsigned int ordinal; /* index of the top-level member it is the value of */
+  bool is_int;
+  double value;
+  size_t off, len; /* the token in the payload */
+} overflow_t;
 
 /* With at most MAX_DEPTH '{' and '[' bytes in all, nothing can nest too deep:
  * memchr() settles the usual payload (one '{') without a byte loop. */
@@ -1132,25 +1748,47 @@ static int json_failure(const json_error_t *e)
   }
 }
 
-static const char *json_type_name(const json_t *j)
+static void jansson_value(jval_t *v, json_t *j, const overflow_t *ov, const char *payload)
 {
+  v->overflow = false;
+  if (ov) {
+    v->type = ov->is_int ? JV_INTEGER : JV_REAL;
+    v->overflow = true;
+    v->d = ov->value;
+    v->str = payload + ov->off;
+    v->len = ov->len;
+    return;
+  }
   switch (json_typeof(j)) {
   case JSON_OBJECT:
-    return "an object";
+    v->type = JV_OBJECT;
+    break;
   case JSON_ARRAY:
-    return "an array";
+    v->type = JV_ARRAY;
+    break;
   case JSON_STRING:
-    return "a string";
+    v->type = JV_STRING;
+    v->str = json_string_value(j);
+    v->len = json_string_length(j);
+    break;
   case JSON_INTEGER:
+    v->type = JV_INTEGER;
+    v->i = (int64_t)json_integer_value(j);
+    break;
   case JSON_REAL:
-    return "a number";
+    v->type = JV_REAL;
+    v->d = json_real_value(j);
+    break;
   case JSON_TRUE:
+    v->type = JV_TRUE;
+    break;
   case JSON_FALSE:
-    return "a boolean";
+    v->type = JV_FALSE;
+    break;
   case JSON_NULL:
-    return "null";
+    v->type = JV_NULL;
+    break;
   }
-  return "an unknown value";
 }
 
 int fleet_telemetry_init(fleet_telemetry_t *rec, unsigned int version)
@@ -1180,23 +1818,25 @@ static void reset_record(fleet_telemetry_t *r)
   r->n_extras = 0;
 }
 
-int fleet_telemetry_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings,
-                          const char *json, size_t len)
+static void parse_ctx_start(parse_ctx_t *c, fleet_telemetry_t *out,
+                            fleet_telemetry_warnings_t *warnings)
 {
-  if (!out || !json)
-    return fleet_error__set(FLEET_EINVAL, "telemetry parse: NULL argument");
-  if (out->version != FLEET_TELEMETRY_VERSION)
-    return fleet_error__set(FLEET_EVERSION,
-                            "telemetry record version %u is not supported (%d is); "
-                            "initialise it with fleet_telemetry_init()",
-                            out->version, FLEET_TELEMETRY_VERSION);
+  c->rec = out;
+  c->warnings = warnings;
+  c->req_v.val.type = c->req_ts.val.type = JV_ABSENT;
+  c->req_lat.val.type = c->req_lng.val.type = JV_ABSENT;
+  reset_record(out);
+}
+
+/* The payload through a jansson tree: the verdict and messages for malformed
+ * payloads, and the same record as parse_payload() for the rest. */
+static int parse_with_jansson(fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings,
+                              const char *json, size_t len)
+{
   if (warnings) {
     warnings->count = 0;
     warnings->dropped = 0;
   }
-  if (len > FLEET_TELEMETRY_MAX_BYTES)
-    return fleet_error__set(FLEET_ETOOBIG, "payload: %zu bytes is over the limit of %d", len,
-                            FLEET_TELEMETRY_MAX_BYTES);
   int rc = prescan(json, len);
   if (rc)
     return rc;
@@ -1219,17 +1859,58 @@ int fleet_telemetry_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *wa
       return json_failure(&err);
   }
   if (!json_is_object(root)) {
+    jval_t v;
+    jansson_value(&v, root, NULL, json);
     rc = fleet_error__set(FLEET_EPARSE, "payload: expected a JSON object, got %s",
-                          json_type_name(root));
+                          jv_type_name(&v));
     json_decref(root);
     return rc;
   }
 
-  reset_record(out);
-  parse_ctx_t ctx = {out, warnings, json};
-  rc = fill_record(&ctx, root, ovs, (unsigned int)n_ov);
+  parse_ctx_t ctx;
+  parse_ctx_start(&ctx, out, warnings);
+  unsigned int ordinal = 0, next_ov = 0;
+  const char *key;
+  size_t key_len;
+  json_t *val;
+  json_object_keylen_foreach(root, key, key_len, val)
+  {
+    const overflow_t *ov = NULL;
+    if (FLEET_UNLIKELY(next_ov < (unsigned int)n_ov) && ovs[next_ov].ordinal == ordinal)
+      ov = &ovs[next_ov++];
+    ordinal++;
+    member_t m = {key, key_len, {JV_ABSENT, false, NULL, 0, 0, 0}};
+    jansson_value(&m.val, val, ov, json);
+    take_member(&ctx, &m, key_lookup(key, key_len));
+  }
+  rc = check_required(&ctx);
   json_decref(root);
   return rc;
+}
+
+int fleet_telemetry_parse(fleet_telemetry_t *out, fleet_telemetry_warnings_t *warnings,
+                          const char *json, size_t len)
+{
+  if (!out || !json)
+    return fleet_error__set(FLEET_EINVAL, "telemetry parse: NULL argument");
+  if (out->version != FLEET_TELEMETRY_VERSION)
+    return fleet_error__set(FLEET_EVERSION,
+                            "telemetry record version %u is not supported (%d is); "
+                            "initialise it with fleet_telemetry_init()",
+                            out->version, FLEET_TELEMETRY_VERSION);
+  if (warnings) {
+    warnings->count = 0;
+    warnings->dropped = 0;
+  }
+  if (len > FLEET_TELEMETRY_MAX_BYTES)
+    return fleet_error__set(FLEET_ETOOBIG, "payload: %zu bytes is over the limit of %d", len,
+                            FLEET_TELEMETRY_MAX_BYTES);
+  parse_ctx_t ctx;
+  parse_ctx_start(&ctx, out, warnings);
+  int rc = parse_payload(&ctx, json, len);
+  if (FLEET_LIKELY(rc <= 0))
+    return rc;
+  return parse_with_jansson(out, warnings, json, len);
 }
 
 /* ------------------------------------------------------------------------ */
