@@ -112,7 +112,9 @@ static void usage(FILE *out)
     "  --dump FILE           every payload as \"<vehicle id>\\t<payload>\" lines\n"
     "  --status-file FILE    JSON rewritten every second (atomically): phase, connections\n"
     "                        up now and ever, failures, losses, published, acked,\n"
-    "                        resent, queued, in flight; follow a run, or time reconnects\n"
+    "                        resent, queued, in flight; follow a run, or time reconnects;\n"
+    "                        written at once when the phase changes (connecting,\n"
+    "                        publishing, draining, done)\n"
     "  --quiet, --verbose\n"
     "  --help, --version\n"
     "\n"
@@ -472,6 +474,7 @@ typedef struct status {
   size_t nconn;
   int64_t t_start_ms; /* when the process began connecting */
   int64_t next_ms;
+  const char *last_phase;
   int warned;
 } status_t;
 
@@ -480,9 +483,12 @@ static void status_write(status_t *st, const char *phase, uint64_t generated, in
   if (!st->path)
     return;
   int64_t now = sim_mono_ms();
-  if (!force && now < st->next_ms)
+  /* A new phase is written at once: its first elapsed_s dates the change
+   * (the end of the connect phase, of publishing). */
+  if (!force && now < st->next_ms && st->last_phase && strcmp(phase, st->last_phase) == 0)
     return;
   st->next_ms = now + 1000;
+  st->last_phase = phase;
   net_stats_t s;
   net_get_stats(st->net, &s);
   struct timespec wall;
