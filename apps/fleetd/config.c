@@ -74,6 +74,8 @@ static const opt_t opts[] = {
   STR("http_tls_key", NULL, http_tls_key, "its PEM key"),
   STR("http_allowed_origins", NULL, http_allowed_origins,
       "other origins whose pages may use the WebSocket (comma-separated)"),
+  UINT("ws_flush_ms", NULL, ws_flush_ms, 5, 1000,
+       "WebSocket flush tick: the longest a due position waits before it is sent"),
   STR("dashboard.style_url", NULL, dashboard_style_url, "MapLibre style URL (\"\": offline)"),
   STR("dashboard.basemap", NULL, dashboard_basemap, "offline basemap GeoJSON path"),
   DBL("dashboard.center_lat", NULL, dashboard_center_lat, -90, 90, "initial map centre"),
@@ -255,6 +257,7 @@ void fleetd_config_defaults(fleetd_config_t *c)
   c->stats_interval_s = 60;
   c->reject_log_per_s = 10;
   c->shutdown_timeout_ms = 10000;
+  c->ws_flush_ms = FLEET_WS_FLUSH_DEFAULT;
 }
 
 static const opt_t *find_opt(const char *name)

@@ -151,6 +151,7 @@ typedef struct fleetd_config {
   char http_tls_cert[FLEETD_PATH_MAX];
   char http_tls_key[FLEETD_PATH_MAX];
   char http_allowed_origins[FLEETD_PATH_MAX];
+  unsigned int ws_flush_ms; /* fleet_ws_options_t.flush_ms */
   char dashboard_style_url[FLEETD_PATH_MAX];
   char dashboard_basemap[FLEETD_PATH_MAX];
   double dashboard_center_lat, dashboard_center_lng, dashboard_zoom;

@@ -1627,6 +1627,7 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
   wo.allowed_origins = norigins ? origins : NULL;
   wo.n_allowed_origins = norigins;
   wo.static_root = cfg->web_root[0] ? cfg->web_root : NULL;
+  wo.flush_ms = cfg->ws_flush_ms;
   wo.log_cb = ws_log;
   wo.log_level = cfg->log_level == FLEETD_DEBUG  ? FLEET_WS_LOG_DEBUG
                  : cfg->log_level == FLEETD_INFO ? FLEET_WS_LOG_INFO
