@@ -193,20 +193,6 @@ void fleetctl_records_late(const fleetctl_records_t *r, const char *vehicle_id)
 
 /* ---- output ----------------------------------------------------------------- */
 
-void fleetctl_json_str(FILE *out, const char *s)
-{
-  putc('"', out);
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(out, "\\%c", *p);
-    else if (*p < 0x20 || *p == 0x7f)
-      fprintf(out, "\\u%04x", *p);
-    else
-      putc(*p, out);
-  }
-  putc('"', out);
-}
-
 void fleetctl_json_num(FILE *out, double v, int decimals)
 {
   if (!isfinite(v)) {
@@ -226,155 +212,34 @@ void fleetctl_json_num(FILE *out, double v, int decimals)
   fputs(strcmp(buf, "-0") ? buf : "0", out);
 }
 
-void fleetctl_json_time(FILE *out, int64_t ns)
+/* One object of the library's encoder (fleet/eventjson.h) as a line. */
+static void json_line(FILE *out, int rc, fleet_buf_t *b)
 {
-  char t[FLEET_TIME_STRLEN];
-  fleet_time_format(t, ns);
-  fprintf(out, "\"%s\"", t);
+  if (rc)
+    fprintf(stderr, "fleetctl: cannot write an event as JSON: %s\n", fleet_error_last());
+  else
+    fprintf(out, "%s\n", b->ptr);
+  fleet_buf_dispose(b);
 }
 
-static void key(FILE *out, const char *k)
-{
-  fprintf(out, ",\"%s\":", k);
-}
-
-static void head(FILE *out, const char *type, const char *vehicle_id)
-{
-  fprintf(out, "{\"type\":\"%s\",\"vehicle_id\":", type);
-  fleetctl_json_str(out, vehicle_id);
-}
-
-static void pos(FILE *out, const char *lat_key, double lat, const char *lng_key, double lng)
-{
-  key(out, lat_key);
-  fleetctl_json_num(out, lat, 7);
-  key(out, lng_key);
-  fleetctl_json_num(out, lng, 7);
-}
+#define JSON_FLAGS (FLEET_EVENTJSON_TYPE | FLEET_EVENTJSON_DETAILS)
 
 void fleetctl_trip_json(FILE *out, const fleet_trip_t *t)
 {
-  head(out, "trip", t->vehicle_id);
-  key(out, "start");
-  fleetctl_json_time(out, t->start_ns);
-  key(out, "end");
-  fleetctl_json_time(out, t->end_ns);
-  key(out, "distance_m");
-  fleetctl_json_num(out, t->distance_m, 1);
-  key(out, "duration_s");
-  fleetctl_json_num(out, t->duration_s, 3);
-  key(out, "moving_s");
-  fleetctl_json_num(out, t->moving_s, 3);
-  key(out, "idle_s");
-  fleetctl_json_num(out, t->idle_s, 3);
-  key(out, "max_speed_kmh");
-  fleetctl_json_num(out, t->max_speed_kmh, 2);
-  key(out, "avg_speed_kmh");
-  fleetctl_json_num(out, t->avg_speed_kmh, 2);
-  key(out, "fuel_l");
-  fleetctl_json_num(out, t->fuel_l, 3);
-  pos(out, "start_lat", t->start_lat, "start_lng", t->start_lng);
-  pos(out, "end_lat", t->end_lat, "end_lng", t->end_lng);
-  fprintf(out, ",\"end_reason\":\"%s\",\"fixes\":%u,\"distance_source\":\"%s\"}\n",
-          fleet_trip_end_reason_name(t->end_reason), t->n_fixes,
-          (t->flags & FLEET_TRIP_DISTANCE_ODOMETER) ? "odometer" : "gps");
+  fleet_buf_t b = FLEET_BUF_INIT;
+  json_line(out, fleet_trip_encode_json(&b, t, JSON_FLAGS), &b);
 }
 
 void fleetctl_stop_json(FILE *out, const fleet_stop_t *s)
 {
-  head(out, "stop", s->vehicle_id);
-  key(out, "start");
-  fleetctl_json_time(out, s->start_ns);
-  key(out, "end");
-  fleetctl_json_time(out, s->end_ns);
-  key(out, "duration_s");
-  fleetctl_json_num(out, s->duration_s, 3);
-  pos(out, "lat", s->lat, "lng", s->lng);
-  fprintf(out, ",\"open\":%s,\"after_data_gap\":%s,\"from_first_fix\":%s}\n",
-          (s->flags & FLEET_STOP_OPEN) ? "true" : "false",
-          (s->flags & FLEET_STOP_DATA_GAP) ? "true" : "false",
-          (s->flags & FLEET_STOP_FROM_FIRST_FIX) ? "true" : "false");
-}
-
-static void hourly_json(FILE *out, const fleet_hourly_t *h)
-{
-  head(out, "hourly", h->vehicle_id);
-  key(out, "start");
-  fleetctl_json_time(out, h->hour_ns);
-  key(out, "end");
-  fleetctl_json_time(out, h->hour_ns + 3600LL * 1000000000LL);
-  fprintf(out, ",\"revision\":%u,\"count\":%u", h->revision, h->count);
-  key(out, "distance_m");
-  fleetctl_json_num(out, h->distance_m, 1);
-  key(out, "moving_s");
-  fleetctl_json_num(out, h->moving_s, 3);
-  key(out, "idle_s");
-  fleetctl_json_num(out, h->idle_s, 3);
-  if (h->present & FLEET_HOURLY_SPEED) {
-    key(out, "speed_mean_kmh");
-    fleetctl_json_num(out, h->speed_mean_kmh, 2);
-    key(out, "speed_max_kmh");
-    fleetctl_json_num(out, h->speed_max_kmh, 2);
-  }
-  if (h->present & FLEET_HOURLY_FUEL) {
-    key(out, "fuel_min_pct");
-    fleetctl_json_num(out, h->fuel_min_pct, 2);
-    key(out, "fuel_max_pct");
-    fleetctl_json_num(out, h->fuel_max_pct, 2);
-  }
-  if (h->present & FLEET_HOURLY_BATTERY) {
-    key(out, "battery_min_v");
-    fleetctl_json_num(out, h->battery_min_v, 3);
-    key(out, "battery_max_v");
-    fleetctl_json_num(out, h->battery_max_v, 3);
-  }
-  pos(out, "last_lat", h->last_lat, "last_lng", h->last_lng);
-  fputs("}\n", out);
+  fleet_buf_t b = FLEET_BUF_INIT;
+  json_line(out, fleet_stop_encode_json(&b, s, JSON_FLAGS), &b);
 }
 
 void fleetctl_event_json(FILE *out, const fleet_tracker_event_t *ev)
 {
-  switch (ev->type) {
-  case FLEET_TRACKER_EVENT_TRIP_END:
-    fleetctl_trip_json(out, ev->trip);
-    return;
-  case FLEET_TRACKER_EVENT_STOP:
-    fleetctl_stop_json(out, ev->stop);
-    return;
-  case FLEET_TRACKER_EVENT_HOURLY:
-    hourly_json(out, ev->hourly);
-    return;
-  default:
-    break;
-  }
-  head(out, fleet_tracker_event_type_name(ev->type), ev->vehicle_id);
-  key(out, "ts");
-  fleetctl_json_time(out, ev->ts_ns);
-  if (ev->type == FLEET_TRACKER_EVENT_ALERT) {
-    const fleet_alert_t *a = ev->alert;
-    key(out, "rule");
-    fleetctl_json_str(out, a->rule_id);
-    fprintf(out, ",\"rule_type\":\"%s\",\"severity\":\"%s\"", fleet_rule_type_name(a->rule_type),
-            fleet_severity_name(a->severity));
-    key(out, "message");
-    fleetctl_json_str(out, a->message);
-    key(out, "value");
-    fleetctl_json_num(out, a->value, 3);
-    key(out, "limit");
-    fleetctl_json_num(out, a->limit, 3);
-  }
-  if (ev->zone_id) {
-    key(out, "zone_id");
-    fleetctl_json_str(out, ev->zone_id);
-    key(out, "zone_name");
-    fleetctl_json_str(out, ev->zone_name);
-  }
-  if (ev->type == FLEET_TRACKER_EVENT_ZONE_EXIT) {
-    key(out, "dwell_s");
-    fleetctl_json_num(out, ev->dwell_s, 3);
-  }
-  pos(out, "lat", ev->lat, "lng", ev->lng);
-  fputs("}\n", out);
+  fleet_buf_t b = FLEET_BUF_INIT;
+  json_line(out, fleet_tracker_event_encode_json(&b, ev, JSON_FLAGS), &b);
 }
 
 void fleetctl_hms(char *out, size_t cap, double secs)

@@ -82,20 +82,15 @@ void fleetctl_records_late(const fleetctl_records_t *r, const char *vehicle_id);
 
 /* ---- output ----------------------------------------------------------------- */
 
-/** Write `s` as a JSON string (quoted, escaped). */
-void fleetctl_json_str(FILE *out, const char *s);
-
 /** Write `v` with at most `decimals` decimals, without trailing zeros ("null"
  *  when not finite). */
 void fleetctl_json_num(FILE *out, double v, int decimals);
 
-/** Write an RFC 3339 time ("2026-05-21T08:00:00Z"), quoted. */
-void fleetctl_json_time(FILE *out, int64_t ns);
-
 /**
- * Write one tracker event as a JSON object on one line: every object has
- * "type" and "vehicle_id", and "ts" (instant events) or "start"/"end". A
- * TRIP_END is written as type "trip" with the summary.
+ * Write one tracker event as a JSON object on one line, in the library's form
+ * (fleet/eventjson.h) with the "type" member and the detector's details: every
+ * object has "type" and "vehicle_id", and "ts" (instant events) or
+ * "start"/"end". A TRIP_END is written as type "trip" with the summary.
  */
 void fleetctl_event_json(FILE *out, const fleet_tracker_event_t *ev);
 

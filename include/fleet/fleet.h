@@ -18,6 +18,7 @@
 #include "rules.h"
 #include "tracker.h"
 #include "history.h"
+#include "eventjson.h"
 #include "mqtt.h"
 #include "auth.h"
 #include "ws.h"
