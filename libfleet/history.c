@@ -34,6 +34,7 @@ struct fleet_history {
   int64_t raw_retention_ns; /* negative: no retention check */
   size_t max_chunk_bytes;
   CURL *curl;
+  char curl_err[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: why a transfer failed */
   fleet_buf_t auth; /* "Authorization: ..." or empty; a secret */
   fleet_history_stats_t stats;
 };
@@ -668,6 +669,9 @@ static int perform(fleet_history_t *h, xfer_t *x, const char *url, const char *p
   int rc = fleet_influx__curl_setup(c, &h->cfg);
   if (rc)
     return rc;
+  h->curl_err[0] = '\0';
+  if (curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curl_err) != CURLE_OK)
+    return fleet_error__set(FLEET_EINTERNAL, "libcurl option: CURLOPT_ERRORBUFFER");
   /* A long range streams for longer than any fixed request timeout: bound
    * silence instead (no byte for timeout_ms fails the transfer). */
   long idle_s = (long)((h->cfg.timeout_ms + 999u) / 1000u);
@@ -719,8 +723,9 @@ static int perform(fleet_history_t *h, xfer_t *x, const char *url, const char *p
       return x->stream->status;
     if (cc == CURLE_WRITE_ERROR)
       return fleet_error__oom();
-    return fleet_error__set(fleet_influx__curl_code(cc), "influxdb %s: %s", h->cfg.url,
-                            curl_easy_strerror(cc));
+    char why[FLEET_INFLUX_ERROR_TEXT_MAX];
+    fleet_influx__curl_message(why, sizeof why, cc, h->curl_err);
+    return fleet_error__set(fleet_influx__curl_code(cc), "influxdb %s: %s", h->cfg.url, why);
   }
   return 0;
 oom:

@@ -524,6 +524,20 @@ int fleet_influx__curl_setup(CURL *curl, const fleet_influx_config_t *cfg)
   return 0;
 }
 
+void fleet_influx__curl_message(char *out, size_t cap, CURLcode rc, const char *detail)
+{
+  if (!cap)
+    return;
+  const char *base = curl_easy_strerror(rc);
+  size_t n = detail ? strlen(detail) : 0;
+  while (n > 0 && (detail[n - 1] == '\n' || detail[n - 1] == '\r' || detail[n - 1] == ' '))
+    n--;
+  if (n == 0 || (strlen(base) == n && memcmp(base, detail, n) == 0))
+    snprintf(out, cap, "%s", base);
+  else
+    snprintf(out, cap, "%s (%.*s)", base, (int)n, detail);
+}
+
 void fleet_influx__error_text(char *out, size_t cap, const char *body, size_t len)
 {
   if (!cap)
@@ -667,6 +681,7 @@ struct fleet_influx_writer {
   /* Writer thread only. */
   CURL *curl;
   CURLM *multi;
+  char curl_err[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: why a transfer failed */
   struct curl_slist *hdrs;
   z_stream z;
   int z_ready;
@@ -1194,7 +1209,7 @@ static int post(fleet_influx_writer_t *w, const char *p, size_t len, uint64_t po
     if (res->status < 200 || res->status >= 300)
       fleet_influx__error_text(res->text, sizeof res->text, w->resp.ptr, w->resp.len);
   } else {
-    snprintf(res->text, sizeof res->text, "%s", curl_easy_strerror(res->cc));
+    fleet_influx__curl_message(res->text, sizeof res->text, res->cc, w->curl_err);
   }
 
   pthread_mutex_lock(&w->mu);
@@ -2075,6 +2090,8 @@ static int writer_http_init(fleet_influx_writer_t *w)
   if ((rc = fleet_influx__write_url(&b, &w->cfg)))
     goto out;
   CURLcode c = curl_easy_setopt(w->curl, CURLOPT_URL, b.ptr);
+  if (c == CURLE_OK)
+    c = curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, w->curl_err);
 #define ADD_HDR(s)                                                                      \
   do {                                                                                  \
     struct curl_slist *n_ = curl_slist_append(w->hdrs, (s));                            \

@@ -91,4 +91,14 @@ int fleet_influx__http_status_code(long http_status);
  */
 int fleet_influx__curl_code(CURLcode rc);
 
+/**
+ * The text of a failed transfer into `out` (`cap` bytes, always terminated):
+ * libcurl's message for `rc`, followed by `detail` in parentheses when that
+ * says more. `detail` is the handle's CURLOPT_ERRORBUFFER (may be NULL or
+ * empty): it holds the reason that the code alone hides, such as "SSL
+ * certificate problem: unable to get local issuer certificate" behind
+ * "SSL peer certificate or SSH remote key was not OK".
+ */
+void fleet_influx__curl_message(char *out, size_t cap, CURLcode rc, const char *detail);
+
 #endif /* FLEET_INFLUX_INT_H */

@@ -42,6 +42,7 @@ struct fleet_mqtt {
   char *client_id;
   int clean_session;
   int protocol;
+  int client_cert; /* mqtts:// with a client certificate */
   int keepalive_s;
   int qos;
   char **filters; /* with the $share/GROUP/ prefix applied */
@@ -563,9 +564,16 @@ static void handle_disconnect(struct mosquitto *mosq, void *obj, int rc,
      * certificate), or a broker that hangs up on us. A refused CONNACK was
      * reported by handle_connect already. */
     if (!m->attempt_reported && !atomic_load(&m->stop)) {
-      snprintf(detail, sizeof detail, "connection to %s:%u closed before the CONNACK: %s",
+      /* Over TLS 1.3 the broker's "certificate required" alert comes after
+       * the client's handshake has finished, and often only this hang-up
+       * reaches us: say what is the likely cause. */
+      snprintf(detail, sizeof detail, "connection to %s:%u closed before the CONNACK: %s%s",
                m->url.host, m->url.port,
-               rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+               rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+               m->url.tls && !m->client_cert
+                   ? " (no client certificate was offered: a broker that requires one "
+                     "(cert_file, key_file) closes the connection)"
+                   : "");
       attempt_failed(m, FLEET_ENET, detail);
     }
     return;
@@ -735,6 +743,7 @@ static int setup_mosquitto(fleet_mqtt_t *m, const fleet_mqtt_options_t *o)
       return mosq_error(rc, "username");
   }
   if (m->url.tls) {
+    m->client_cert = o->cert_file != NULL;
     if (o->ca_file || o->ca_path) {
       rc = mosquitto_tls_set(m->mosq, o->ca_file, o->ca_path, o->cert_file, o->key_file, NULL);
       if (rc)

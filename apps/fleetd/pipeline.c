@@ -791,6 +791,36 @@ static int new_writer(fleet_influx_writer_t **out, fleetd_t *d, const char *db, 
   return 0;
 }
 
+/* One query at start, so that a wrong URL, CA, certificate or credential
+ * shows in the log at once rather than with the first write, which may come
+ * much later (and, before it, /readyz cannot know). Only what the operator
+ * must fix is an error; a server that is down is expected to come back (the
+ * writers spool meanwhile). A slow server does not hold the start for long. */
+static void check_influx(const fleetd_t *d)
+{
+  fleet_influx_config_t ic = d->cfg.influx;
+  if (ic.connect_timeout_ms > 3000)
+    ic.connect_timeout_ms = 3000;
+  if (ic.timeout_ms > 5000)
+    ic.timeout_ms = 5000;
+  fleet_history_t *h = NULL;
+  int rc = fleet_history_new(&h, &ic, NULL);
+  if (!rc)
+    rc = fleet_history_query(h, NULL, "SHOW DATABASES", NULL, NULL);
+  if (rc == FLEET_EAUTH || rc == FLEET_EPERM)
+    fleetd_log(FLEETD_ERROR,
+               "InfluxDB refuses fleetd: nothing can be stored until this is fixed (TLS: "
+               "influx.ca_file, influx.insecure; credentials: influx.token, influx.username)",
+               "component", "influx", "url", ic.url, "error", fleet_error_last(), NULL);
+  else if (rc == FLEET_ENET || rc == FLEET_ETIMEOUT)
+    fleetd_log(FLEETD_WARN, "InfluxDB is not reachable yet; the writers spool until it is",
+               "component", "influx", "url", ic.url, "error", fleet_error_last(), NULL);
+  else if (rc)
+    fleetd_log(FLEETD_DEBUG, "InfluxDB start-up check", "component", "influx", "url", ic.url,
+               "error", fleet_error_last(), NULL);
+  fleet_history_free(h);
+}
+
 static int new_mqtt(fleetd_t *d)
 {
   const fleetd_config_t *c = &d->cfg;
@@ -915,6 +945,7 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
     fleet_ruleset_free(rules);
     return -1;
   }
+  check_influx(d);
   if (d->cfg.http[0]) {
     fleetd_gw_parts_t parts = {d->zones, rules, d->mqtt, d->raw, d->events, d->log};
     rc = fleetd_gw_new(&d->gw, &d->cfg, &parts);
