@@ -2,8 +2,6 @@
  * the JSON published to fleet/{id}/alerts. */
 #include "fleetd.h"
 
-#include <jansson.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { M_HOURLY = 0, M_TRIPS, M_GEOFENCE, M_ALERTS };
@@ -162,37 +160,11 @@ int fleetd_event_lp(fleet_buf_t *buf, fleetd_ts_dedup_t *dd, const fleet_tracker
   }
 }
 
+/* fleet_ws_publish_alert() adds the "type" member itself, and the MQTT
+ * payload has none: the library's alert object without it. */
 int fleetd_alert_json(fleet_buf_t *buf, const fleet_tracker_event_t *ev)
 {
-  const fleet_alert_t *a = ev->alert;
-  if (!a)
+  if (ev->type != FLEET_TRACKER_EVENT_ALERT)
     return FLEET_EINVAL;
-  char ts[FLEET_TIME_STRLEN];
-  fleet_time_format(ts, ev->ts_ns);
-  const char *type = fleet_rule_type_name(a->rule_type);
-  const char *sev = fleet_severity_name(a->severity);
-  json_t *o = json_object();
-  if (!o)
-    return FLEET_ENOMEM;
-  json_object_set_new(o, "vehicle_id", json_string(ev->vehicle_id));
-  json_object_set_new(o, "ts", json_string(ts));
-  json_object_set_new(o, "rule", json_string(a->rule_id ? a->rule_id : ""));
-  json_object_set_new(o, "rule_type", json_string(type ? type : "unknown"));
-  json_object_set_new(o, "severity", json_string(sev ? sev : "warning"));
-  json_object_set_new(o, "message", json_string(a->message ? a->message : ""));
-  json_object_set_new(o, "value", json_real(a->value));
-  json_object_set_new(o, "limit", json_real(a->limit));
-  if (a->zone_id)
-    json_object_set_new(o, "zone_id", json_string(a->zone_id));
-  if (a->zone_name)
-    json_object_set_new(o, "zone_name", json_string(a->zone_name));
-  json_object_set_new(o, "lat", json_real(ev->lat));
-  json_object_set_new(o, "lng", json_real(ev->lng));
-  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-  json_decref(o);
-  if (!s)
-    return FLEET_ENOMEM;
-  int rc = fleet_buf_append(buf, s, strlen(s));
-  free(s);
-  return rc;
+  return fleet_tracker_event_encode_json(buf, ev, 0);
 }

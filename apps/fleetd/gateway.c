@@ -762,36 +762,6 @@ static int on_point(const fleet_history_point_t *pt, void *ud)
   return 0;
 }
 
-static void trip_json(fleet_buf_t *b, const fleet_history_trip_t *t)
-{
-  bool first = true;
-  jw(b, "{");
-  jw_key(b, &first, "vehicle_id");
-  jw_str(b, t->vehicle_id);
-  jw_key(b, &first, "start");
-  jw_time(b, t->start_ns);
-  jw_key(b, &first, "end");
-  jw_time(b, t->end_ns);
-  const struct {
-    const char *k;
-    double v;
-  } f[] = {{"start_lat", t->start_lat},       {"start_lng", t->start_lng},
-           {"end_lat", t->end_lat},           {"end_lng", t->end_lng},
-           {"distance_m", t->distance_m},     {"duration_s", t->duration_s},
-           {"moving_s", t->moving_s},         {"idle_s", t->idle_s},
-           {"max_speed_kmh", t->max_speed_kmh}, {"avg_speed_kmh", t->avg_speed_kmh}};
-  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-    jw_key(b, &first, f[i].k);
-    jw_num(b, f[i].v);
-  }
-  jw_key(b, &first, "fuel_l");
-  if (t->has_fuel)
-    jw_num(b, t->fuel_l);
-  else
-    jw(b, "null");
-  jw(b, "}");
-}
-
 typedef struct trips_ctx {
   fleet_history_trip_t *v;
   size_t n, cap;
@@ -810,39 +780,6 @@ static int on_trip(const fleet_history_trip_t *t, void *ud)
   }
   c->v[c->n++] = *t;
   return 0;
-}
-
-static void alert_json(fleet_buf_t *b, const fleet_history_alert_t *a)
-{
-  bool first = true;
-  jw(b, "{");
-  jw_key(b, &first, "vehicle_id");
-  jw_str(b, a->vehicle_id);
-  jw_key(b, &first, "ts");
-  jw_time(b, a->ts_ns);
-  jw_key(b, &first, "rule");
-  jw_str(b, a->rule);
-  jw_key(b, &first, "rule_type");
-  jw_str(b, a->type);
-  jw_key(b, &first, "severity");
-  jw_str(b, a->severity);
-  jw_key(b, &first, "message");
-  jw_str(b, a->message);
-  jw_key(b, &first, "value");
-  jw_num(b, a->value);
-  jw_key(b, &first, "limit");
-  jw_num(b, a->limit);
-  if (a->zone_id[0]) {
-    jw_key(b, &first, "zone_id");
-    jw_str(b, a->zone_id);
-  }
-  if (a->has_position) {
-    jw_key(b, &first, "lat");
-    jw_num(b, a->lat);
-    jw_key(b, &first, "lng");
-    jw_num(b, a->lng);
-  }
-  jw(b, "}");
 }
 
 typedef struct ev {
@@ -878,22 +815,7 @@ static int on_zone_event(const fleet_history_zone_event_t *z, void *ud)
   fleet_buf_t *b = ev_add(ud, z->ts_ns);
   if (!b)
     return FLEET_ENOMEM;
-  bool first = true;
-  jw(b, "{");
-  jw_key(b, &first, "type");
-  jw_str(b, z->enter ? "zone_enter" : "zone_exit");
-  jw_key(b, &first, "ts");
-  jw_time(b, z->ts_ns);
-  jw_key(b, &first, "zone_id");
-  jw_str(b, z->zone_id);
-  jw_key(b, &first, "zone_name");
-  jw_str(b, z->zone_name[0] ? z->zone_name : z->zone_id);
-  if (!z->enter) {
-    jw_key(b, &first, "dwell_s");
-    jw_num(b, z->dwell_s);
-  }
-  jw(b, "}");
-  return 0;
+  return fleet_history_zone_event_encode_json(b, z, FLEET_EVENTJSON_TYPE);
 }
 
 static int on_event_alert(const fleet_history_alert_t *a, void *ud)
@@ -901,14 +823,7 @@ static int on_event_alert(const fleet_history_alert_t *a, void *ud)
   fleet_buf_t *b = ev_add(ud, a->ts_ns);
   if (!b)
     return FLEET_ENOMEM;
-  fleet_buf_t tmp = FLEET_BUF_INIT;
-  alert_json(&tmp, a);
-  /* {"type":"alert", + the alert's members */
-  jw(b, "{\"type\":\"alert\",");
-  if (tmp.len > 1)
-    fleet_buf_append(b, tmp.ptr + 1, tmp.len - 1);
-  fleet_buf_dispose(&tmp);
-  return 0;
+  return fleet_history_alert_encode_json(b, a, FLEET_EVENTJSON_TYPE);
 }
 
 static int cmp_ev(const void *a, const void *b)
@@ -951,8 +866,7 @@ static int on_alert_row(const fleet_history_row_t *row, void *ud)
   }
   if (b->len > 11)
     jw(b, ",");
-  alert_json(b, &a);
-  return 0;
+  return fleet_history_alert_encode_json(b, &a, 0);
 }
 
 /* A failed InfluxDB query as an HTTP error. */
@@ -1005,7 +919,7 @@ static void run_history(fleetd_gw_t *gw, job_t *j)
       for (size_t i = 0; i < c.n; i++) {
         if (i)
           jw(b, ",");
-        trip_json(b, &c.v[i]);
+        fleet_history_trip_encode_json(b, &c.v[i], 0);
       }
       /* Stops are not stored: they are the gaps between consecutive trips. */
       jw(b, "],\"stops\":[");
@@ -1017,21 +931,15 @@ static void run_history(fleetd_gw_t *gw, job_t *j)
         if (!first)
           jw(b, ",");
         first = false;
-        bool f2 = true;
-        jw(b, "{");
-        jw_key(b, &f2, "vehicle_id");
-        jw_str(b, t->vehicle_id);
-        jw_key(b, &f2, "start");
-        jw_time(b, p->end_ns);
-        jw_key(b, &f2, "end");
-        jw_time(b, t->start_ns);
-        jw_key(b, &f2, "duration_s");
-        jw_num(b, (double)(t->start_ns - p->end_ns) / 1e9);
-        jw_key(b, &f2, "lat");
-        jw_num(b, p->end_lat);
-        jw_key(b, &f2, "lng");
-        jw_num(b, p->end_lng);
-        jw(b, "}");
+        fleet_stop_t s;
+        memset(&s, 0, sizeof s);
+        snprintf(s.vehicle_id, sizeof s.vehicle_id, "%s", t->vehicle_id);
+        s.start_ns = p->end_ns;
+        s.end_ns = t->start_ns;
+        s.duration_s = (double)(t->start_ns - p->end_ns) / 1e9;
+        s.lat = p->end_lat;
+        s.lng = p->end_lng;
+        fleet_stop_encode_json(b, &s, 0);
       }
       jw(b, "]}");
     }
@@ -1167,7 +1075,7 @@ static void run_report(fleetd_gw_t *gw, job_t *j)
     for (size_t i = 0; i < c.n; i++) {
       if (i)
         jw(b, ",");
-      trip_json(b, &c.v[i]);
+      fleet_history_trip_encode_json(b, &c.v[i], 0);
     }
     char tail[512];
     snprintf(tail, sizeof tail,

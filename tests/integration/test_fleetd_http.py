@@ -25,6 +25,13 @@ T0 = int(T0)
 WS = BASE.replace("http://", "ws://") + "/ws"
 
 
+TRIP_KEYS = ["vehicle_id", "start", "end", "start_lat", "start_lng", "end_lat", "end_lng",
+             "distance_m", "duration_s", "moving_s", "idle_s", "max_speed_kmh", "avg_speed_kmh",
+             "fuel_l"]
+ALERT_KEYS = ["vehicle_id", "ts", "rule", "rule_type", "severity", "message", "value", "limit",
+              "lat", "lng"]
+
+
 def iso(s):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))
 
@@ -121,6 +128,9 @@ def main():
     check(up and "status" in up[-1]["data"] and "zones" in up[-1]["data"], up[-1:])
     alerts = [m for m in amsgs if m["type"] == "alert"]
     check(sorted(m["rule"] for m in alerts) == ["depot-in", "speeding"], alerts)
+    for m in alerts:
+        zone = ["zone_id", "zone_name"] if m["rule"] == "depot-in" else []
+        check(list(m) == ["type"] + ALERT_KEYS[:-2] + zone + ["lat", "lng"], m)
     check({m["vehicle_id"] for m in vmsgs if "vehicle_id" in m} == {"v-001"},
           "viewer saw %s" % {m.get("vehicle_id") for m in vmsgs})
 
@@ -149,6 +159,8 @@ def main():
     check(len(trips["trips"]) == 1, trips)
     t = trips["trips"][0]
     check(t["start"] == iso(T0 + 70) and t["end"] == iso(T0 + 410) and t["max_speed_kmh"] == 95, t)
+    # docs/API.md's TRIP, members in its order (the library's eventjson form).
+    check(list(t) == TRIP_KEYS, list(t))
     h = get("/api/vehicles/v-001/history", admin, **{"from": frm, "to": to, "limit": "5"}).json()
     check(h["tier"] == "raw" and len(h["points"]) == 5 and h["truncated"], h)
     for _ in range(100):
@@ -159,10 +171,20 @@ def main():
     check(len(full["points"]) == 82 and not full["truncated"], len(full["points"]))
     ev = get("/api/vehicles/v-001/events", admin, **{"from": frm, "to": to}).json()["events"]
     check([e["type"] for e in ev] == ["zone_enter", "alert", "zone_exit", "alert"], ev)
+    check(list(ev[0]) == ["type", "vehicle_id", "ts", "zone_id", "zone_name", "lat", "lng"] and
+          list(ev[2]) == ["type", "vehicle_id", "ts", "zone_id", "zone_name", "dwell_s", "lat",
+                          "lng"], ev)
+    # A stored alert reads back exactly as the WebSocket delivered it live.
+    live = {m["rule"]: m for m in alerts}
+    for e in (ev[1], ev[3]):
+        check(e == live[e["rule"]], (e, live[e["rule"]]))
     check(get("/api/vehicles/v-001/history", admin, **{"from": "yesterday"}).status_code == 400,
           "bad time")
     al = get("/api/alerts", admin).json()["alerts"]
     check([x["rule"] for x in al] == ["speeding", "depot-in"], al)  # newest first
+    speeding = {k: v for k, v in live["speeding"].items() if k != "type"}
+    check(al[0] == speeding and list(al[0]) == ALERT_KEYS, (al[0], speeding))
+    check(list(al[1]) == ALERT_KEYS[:-2] + ["zone_id", "lat", "lng"], al[1])
     check(len(get("/api/alerts", viewer).json()["alerts"]) == 2, "viewer alerts")
     rep = get("/api/reports/trips", admin, vehicles="v-001", **{"from": frm, "to": to}).json()
     check(rep["totals"]["trips"] == 1, rep)
