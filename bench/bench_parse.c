@@ -4,8 +4,9 @@
  * For the full DESIGN.md sample (every optional field plus two extras) and the
  * minimal payload, measures records/s of
  *   (a) json_loadb + json_decref, flags 0      (the bare jansson baseline)
- *   (b) fleet_telemetry_parse                  (pre-scan, jansson, validation)
- * and prints b/a, then fleet_telemetry_encode_json records/s.
+ *   (b) fleet_telemetry_parse                  (single-pass parse + validation)
+ *   (c) the former parser, a jansson tree walked (tests/fuzz/telemetry_reference.c)
+ * and prints b/a, c/a and b/c, then fleet_telemetry_encode_json records/s.
  *
  * Usage: bench_parse [seconds per measurement, default 1.5]
  * Baseline and parser run in alternating short slices and each keeps its best
@@ -18,6 +19,10 @@
 #include <time.h>
 
 #include <fleet/telemetry.h>
+
+/* The jansson-tree parser fleet_telemetry_parse() replaced, kept as the fuzz
+ * oracle: reference_telemetry_parse(). */
+#include "../tests/fuzz/telemetry_reference.c"
 
 static const char full_payload[] =
   "{\"v\":1,\"ts\":\"2026-05-21T10:30:00Z\",\"lat\":23.8103,\"lng\":90.4125,\"speed\":45.2,"
@@ -93,6 +98,12 @@ static int op_parse(const char *json, size_t len, void *ctx)
   return fleet_telemetry_parse(rec, NULL, json, len);
 }
 
+static int op_reference(const char *json, size_t len, void *ctx)
+{
+  fleet_telemetry_t *rec = ctx;
+  return reference_telemetry_parse(rec, NULL, json, len);
+}
+
 static int op_encode(const char *json, size_t len, void *ctx)
 {
   (void)json;
@@ -107,8 +118,11 @@ static void run(const char *name, const char *json, double seconds)
 {
   size_t len = strlen(json);
   fleet_telemetry_t rec = FLEET_TELEMETRY_INIT;
-  double base, parse, loads_flags, encode, unused;
+  double base, parse, loads_flags, encode, old, old_base, unused;
   measure_pair(&base, op_jansson, NULL, &parse, op_parse, &rec, json, len, seconds);
+  fleet_telemetry_t old_rec = FLEET_TELEMETRY_INIT;
+  measure_pair(&old_base, op_jansson, NULL, &old, op_reference, &old_rec, json, len,
+               seconds / 2);
   size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
   measure_pair(&loads_flags, op_jansson, &flags, &unused, op_parse, &rec, json, len,
                seconds / 4);
@@ -122,6 +136,10 @@ static void run(const char *name, const char *json, double seconds)
   printf("  (jansson with the parser's flags %12.0f records/s, shorter run)\n", loads_flags);
   printf("  fleet_telemetry_parse           %12.0f records/s  ratio %.2f\n", parse,
          parse / base);
+  printf("  former jansson-tree parser      %12.0f records/s  ratio %.2f (its own baseline "
+         "%.0f, shorter run)\n",
+         old, old / old_base, old_base);
+  printf("  speed-up over the former parser %12.2fx\n", (parse / base) / (old / old_base));
   printf("  fleet_telemetry_encode_json     %12.0f records/s  (%zu bytes out)\n", encode,
          buf.len);
   fleet_buf_dispose(&buf);
