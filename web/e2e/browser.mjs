@@ -13,6 +13,13 @@ export const CHROMIUM_ARGS = [
   '--enable-unsafe-swiftshader',
 ];
 
+/** Opt a page in to the app's test hooks (src/lib/testHooks.js) before any of its scripts run. */
+export const enableTestHooks = (page) => page.addInitScript(() => { window.__fleetTestHooks = true; });
+
+/**
+ * Chromium with one page that has the test hooks enabled. Only that page:
+ * other pages of the context are what a user gets.
+ */
 export async function launch({ viewport = { width: 1400, height: 900 }, downloadsPath } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'fleet-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -24,6 +31,7 @@ export async function launch({ viewport = { width: 1400, height: 900 }, download
     downloadsPath,
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  await enableTestHooks(page);
   return {
     context,
     page,

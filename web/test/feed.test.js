@@ -159,6 +159,19 @@ describe('feed client', () => {
     expect(h.flushes[0].received).toBe(100);
     expect(h.statuses).toEqual(['connecting', 'open']);
   });
+  it('counts the WebSocket messages and characters it received, across reconnects', async () => {
+    const h = harness();
+    h.client.start();
+    h.sockets[0].open();
+    h.sockets[0].msg('{"type":"pong"}');
+    h.sockets[0].msg('{bad');
+    expect([h.client.received, h.client.receivedChars]).toEqual([2, 15 + 4]);
+    await h.sockets[0].drop();
+    h.timers.shift().fn();
+    h.sockets[1].open();
+    h.sockets[1].msg('{"type":"pong"}');
+    expect([h.client.received, h.client.receivedChars]).toEqual([3, 34]);
+  });
   it('reconnects with growing delays, resetting after a successful open', async () => {
     const h = harness();
     h.client.start();

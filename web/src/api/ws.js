@@ -64,6 +64,8 @@ export function createFeedClient(o) {
   const buffer = createFeedBuffer();
   let ws = null;
   let frame = null;
+  let received = 0;
+  let receivedChars = 0;
   let retryTimer = null;
   let pingTimer = null;
   let attempt = 0;
@@ -83,6 +85,8 @@ export function createFeedClient(o) {
   };
 
   const onMessage = (ev) => {
+    received++;
+    if (typeof ev.data === 'string') receivedChars += ev.data.length;
     let msg;
     try {
       msg = JSON.parse(ev.data);
@@ -189,6 +193,14 @@ export function createFeedClient(o) {
     },
     get status() {
       return status;
+    },
+    /** WebSocket messages received since start (all connections). */
+    get received() {
+      return received;
+    },
+    /** Their total length in characters (the feed is ASCII JSON: bytes). */
+    get receivedChars() {
+      return receivedChars;
     },
     /** Flush now (tests, and pages without animation frames). */
     flush,

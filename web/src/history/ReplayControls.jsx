@@ -5,6 +5,7 @@ import { createReplayClock, positionAt, prepareTrack, REPLAY_SPEEDS } from './re
 import { useReplayBus } from './replayBus.js';
 import SpeedChart from './SpeedChart.jsx';
 import { formatSpeed, formatTime } from '../lib/format.js';
+import { testProbe } from '../lib/testHooks.js';
 
 export default function ReplayControls({ points, onClose }) {
   const bus = useReplayBus();
@@ -26,7 +27,8 @@ export default function ReplayControls({ points, onClose }) {
     let frame;
     let lastRender = 0;
     let lastT = NaN;
-    const probe = window.__fleet ? (window.__fleet.replay = {}) : null;
+    const fleetProbe = testProbe();
+    const probe = fleetProbe ? (fleetProbe.replay = {}) : null;
     const step = (now) => {
       const t = clock.time();
       const wall = performance.now();
@@ -47,7 +49,7 @@ export default function ReplayControls({ points, onClose }) {
     frame = requestAnimationFrame(step);
     return () => {
       cancelAnimationFrame(frame);
-      if (window.__fleet?.replay === probe) delete window.__fleet.replay;
+      if (fleetProbe?.replay === probe) delete fleetProbe.replay;
     };
   }, [bus, clock, track]);
 

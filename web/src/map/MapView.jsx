@@ -1,12 +1,14 @@
 // The one map of the app. Children are feature components (vehicles, zones,
 // replay...) that render nothing and manage their own sources and layers once
-// the style has loaded. For tests the map, its idle state and the store are
-// exposed as window.__fleet (read-only use).
+// the style has loaded. For tests (only on a page that opted in, see
+// lib/testHooks.js) the map, its idle state and the store are exposed as
+// window.__fleet (read-only use).
 import { useEffect, useRef, useState } from 'react';
 import { setupMapLibre } from './maplibre.js';
 import { styleFromConfig } from './style.js';
 import { MapContext } from './mapContext.js';
 import { useApp } from '../store/context.js';
+import { testHooksEnabled } from '../lib/testHooks.js';
 
 export default function MapView({ config, children }) {
   const { store } = useApp();
@@ -33,7 +35,7 @@ export default function MapView({ config, children }) {
     m.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     m.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
     const probe = { map: m, store, idle: false, idleCount: 0, loaded: false, holdLive: false };
-    window.__fleet = probe;
+    if (testHooksEnabled()) window.__fleet = probe;
     m.on('load', () => {
       probe.loaded = true;
       setMap(m);
@@ -51,7 +53,7 @@ export default function MapView({ config, children }) {
     });
     return () => {
       setMap(null);
-      if (window.__fleet === probe) delete window.__fleet;
+      if (testHooksEnabled() && window.__fleet === probe) delete window.__fleet;
       m.remove();
     };
   }, [config, store]);

@@ -10,6 +10,7 @@ import { addVehicleIcons, iconName } from './icons.js';
 import { createVehicleFeatures } from './vehicleFeatures.js';
 import { LOCAL_FONT } from './style.js';
 import { STATUSES } from '../vehicles/status.js';
+import { testProbe } from '../lib/testHooks.js';
 
 export const SOURCE = 'vehicles';
 export const LAYER = 'vehicles';
@@ -127,7 +128,8 @@ export default function VehicleLayer() {
     let stopped = false;
     let lastSetData = -Infinity;
     const stats = { setData: 0, lastBuildMs: 0, lastSetDataMs: 0, pending: false };
-    if (window.__fleet) window.__fleet.vehicleLayer = stats;
+    const probe = testProbe();
+    if (probe) probe.vehicleLayer = stats;
 
     const follow = () => {
       const id = store.ui().followId;
@@ -140,7 +142,7 @@ export default function VehicleLayer() {
       if (stopped) return;
       // Tests hold the live layer still to let the map go idle before asserting
       // what it drew; changes keep accumulating in the store meanwhile.
-      if (window.__fleet?.holdLive) {
+      if (probe?.holdLive) {
         frame = requestAnimationFrame(flush);
         return;
       }
