@@ -151,6 +151,19 @@ try {
     for (let i = 1; i <= 8; i++) await page.mouse.move(cx + i * 15, cy);
     await page.mouse.click(cx + 120, cy);
     await page.waitForSelector('input[name=zone-name]', { timeout: 10000 });
+    const radius = () => page.getAttribute('[data-testid=zone-radius]', 'data-radius-m').then(Number);
+    const drawnRadius = await radius();
+    // Resize: drag the outline's east point from 120 px out to 200 px.
+    await page.mouse.move(cx + 120, cy);
+    await page.mouse.down();
+    for (let i = 1; i <= 20; i++) await page.mouse.move(cx + 120 + i * 4, cy);
+    await page.mouse.up();
+    await waitFor(page, 'the radius to follow the resize',
+      (r) => Number(document.querySelector('[data-testid=zone-radius]')?.dataset.radiusM) > r * 1.4, drawnRadius);
+    const resized = await radius();
+    if (resized / drawnRadius < 1.5 || resized / drawnRadius > 1.8) {
+      throw new Error(`resizing 120 -> 200 px changed the radius ${drawnRadius} -> ${resized} m`);
+    }
     await page.fill('input[name=zone-name]', zoneName);
     await page.fill('input[name=speed-limit]', '40');
     await shot('05-zone-drawn');
@@ -160,9 +173,10 @@ try {
     zoneId = await page.getAttribute(`.zone-list li:has-text("${zoneName}")`, 'data-zone');
     const stored = await apiGet('/api/zones');
     const z = stored.body.features.find((f) => String(f.id) === zoneId);
-    if (!z || z.geometry.type !== 'Point' || !(z.properties.radius_m > 100)) {
-      throw new Error(`zone not stored as centre + radius_m: ${JSON.stringify(z)}`);
+    if (!z || z.geometry.type !== 'Point' || Math.abs(z.properties.radius_m - resized) > 0.5) {
+      throw new Error(`zone not stored as centre + radius_m ${resized}: ${JSON.stringify(z)}`);
     }
+    console.log(`     circle drawn with radius ${drawnRadius} m, resized to ${resized} m, stored ${z.properties.radius_m} m`);
     await page.reload();
     await page.waitForSelector('[data-testid=map]', { timeout: 15000 });
     await page.click('[data-tab=zones]');
@@ -309,6 +323,27 @@ try {
     if (await page.$('.zone-list >> text=Edit')) throw new Error('a viewer is offered editing');
     const r = await page.evaluate(async () => (await fetch('/api/zones/x', { method: 'DELETE' })).status);
     if (r !== 403) throw new Error(`DELETE /api/zones as a viewer answered ${r}, not 403`);
+  });
+
+  await step('a page without the test opt-in exposes no test hooks', async () => {
+    // A second page of the same browser, without browser.mjs's opt-in: what a user gets.
+    const plain = await browser.context.newPage();
+    try {
+      await plain.goto(url);
+      await plain.waitForSelector('input[name=username], [data-testid=map]', { timeout: 15000 });
+      if (await plain.$('input[name=username]')) {
+        await plain.fill('input[name=username]', 'viewer');
+        await plain.fill('input[name=password]', viewerPassword);
+        await plain.click('button[type=submit]');
+      }
+      await plain.waitForSelector('[data-testid=map] canvas', { timeout: 15000 });
+      await waitFor(plain, 'live feed open', () => document.querySelector('[data-testid=feed-status]')?.textContent === 'Live');
+      const globals = await plain.evaluate(() => Object.keys(window).filter((k) => k.startsWith('__fleet')));
+      if (globals.length) throw new Error(`a normal page exposes ${globals.join(', ')}`);
+      if (!(await page.evaluate(() => !!window.__fleet))) throw new Error('the opted-in page lost its hooks');
+    } finally {
+      await plain.close();
+    }
   });
 } catch {
   // The failing step has been reported.

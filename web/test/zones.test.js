@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drawnToZone, zoneIdFromName, zoneKind, zonesToDisplay, zoneToDrawn, ZONE_ID_RE } from '../src/zones/zoneGeo.js';
+import { circleFromRing, drawnToZone, zoneIdFromName, zoneKind, zonesToDisplay, zoneToDrawn, ZONE_ID_RE } from '../src/zones/zoneGeo.js';
 import { circleRing, distanceM, METRES_PER_PX_Z0 } from '../src/lib/geo.js';
 
 const square = {
@@ -26,6 +26,39 @@ describe('drawn shapes to zones', () => {
     const [lng, lat] = z.geometry.coordinates;
     expect(distanceM(lat, lng, 23.8, 90.4)).toBeLessThan(1);
     expect(z.properties.speed_limit).toBeUndefined();
+  });
+  it('stores the radius of a resized circle, not the one it was drawn with', () => {
+    // terra-draw's 'center-fixed' resize: every vertex scaled about the ring's
+    // centre in Web Mercator metres; radiusKilometers keeps the drawn 0.25.
+    const R = 6378137;
+    const toMerc = ([lng, lat]) => [R * lng * Math.PI / 180, R * Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360))];
+    const fromMerc = ([x, y]) => [x / R * 180 / Math.PI, (2 * Math.atan(Math.exp(y / R)) - Math.PI / 2) * 180 / Math.PI];
+    const [ox, oy] = toMerc([90.4, 23.8]);
+    const scaled = circleRing(23.8, 90.4, 250, 64).map((p) => {
+      const [x, y] = toMerc(p);
+      return fromMerc([ox + (x - ox) * 1.6, oy + (y - oy) * 1.6]);
+    });
+    const drawn = { type: 'Feature', geometry: { type: 'Polygon', coordinates: [scaled] }, properties: { mode: 'circle', radiusKilometers: 0.25 } };
+    const z = drawnToZone(drawn, { id: 'c', name: 'Circle' });
+    expect(Math.abs(z.properties.radius_m - 400)).toBeLessThan(0.5);
+    const [lng, lat] = z.geometry.coordinates;
+    expect(distanceM(lat, lng, 23.8, 90.4)).toBeLessThan(1);
+    // Shrunk to a fifth: 50 m.
+    const small = circleRing(23.8, 90.4, 250, 64).map((p) => {
+      const [x, y] = toMerc(p);
+      return fromMerc([ox + (x - ox) * 0.2, oy + (y - oy) * 0.2]);
+    });
+    const z2 = drawnToZone({ ...drawn, geometry: { type: 'Polygon', coordinates: [small] } }, { id: 'c', name: 'Circle' });
+    expect(Math.abs(z2.properties.radius_m - 50)).toBeLessThan(0.1);
+  });
+  it('reads centre and radius from a ring, and refuses rings that are no circle', () => {
+    const c = circleFromRing(circleRing(-33.9, 151.2, 1234.5, 32));
+    expect(c.radiusM).toBe(1234.5);
+    expect(distanceM(c.centre[1], c.centre[0], -33.9, 151.2)).toBeLessThan(0.5);
+    expect(circleFromRing([[0, 0], [1, 0], [0, 0]])).toBe(null);
+    expect(circleFromRing(undefined)).toBe(null);
+    const flat = { type: 'Feature', geometry: { type: 'Polygon', coordinates: [[[90, 23], [90, 23], [90, 23], [90, 23]]] }, properties: { mode: 'circle', radiusKilometers: 1 } };
+    expect(() => drawnToZone(flat, { id: 'c', name: 'C' })).toThrow(/radius_m/);
   });
   it('stores a corridor as a LineString with width_m', () => {
     const line = { type: 'Feature', geometry: { type: 'LineString', coordinates: [[90, 23], [90.1, 23.1]] }, properties: { mode: 'linestring' } };

@@ -1,6 +1,11 @@
 // terra-draw on the map while the zones panel draws or edits: polygon, circle
 // (geodesic, so its radius is a true radius) and line (a corridor's centre
 // line). Finished or edited shapes go back to the panel through useZones.
+// A selected circle is resized by dragging any point of its outline: the
+// centre stays put and the ring scales evenly (terra-draw's 'center-fixed'
+// resize, computed in Web Mercator: select mode refuses resizing in globe
+// projection; over a zone's few kilometres the two agree to well under a
+// metre). The radius stored follows the ring (zoneGeo.drawnToZone).
 import { useEffect, useRef } from 'react';
 import {
   TerraDraw, TerraDrawCircleMode, TerraDrawLineStringMode, TerraDrawPolygonMode, TerraDrawSelectMode,
@@ -9,6 +14,7 @@ import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
 import { useMap } from '../map/mapContext.js';
 import { useZones } from './useZones.js';
 import { zoneToDrawn } from './zoneGeo.js';
+import { testProbe } from '../lib/testHooks.js';
 
 const COLOR = '#7b3fb3';
 
@@ -29,7 +35,7 @@ function createDraw(map) {
         flags: {
           polygon: editable,
           linestring: editable,
-          circle: { feature: { draggable: true } },
+          circle: { feature: { draggable: true, coordinates: { resizable: 'center-fixed' } } },
         },
       }),
     ],
@@ -48,14 +54,19 @@ export default function ZoneDrawTool() {
     const draw = createDraw(map);
     draw.start();
     drawRef.current = draw;
-    if (window.__fleet) window.__fleet.draw = draw;
+    const probe = testProbe();
+    if (probe) probe.draw = draw;
     const report = (id) => {
       const f = draw.getSnapshotFeature(id);
       if (f) setDrawn(structuredClone(f));
     };
     draw.on('finish', (id, ctx) => {
       report(id);
-      if (ctx?.action === 'draw') draw.setMode('select');
+      if (ctx?.action === 'draw') {
+        // Selected at once: its handles (a circle's resize handles) show.
+        draw.setMode('select');
+        draw.selectFeature(id);
+      }
     });
     draw.on('change', (ids, type) => {
       if (type === 'update' && draw.getMode() === 'select') {
@@ -64,7 +75,7 @@ export default function ZoneDrawTool() {
     });
     return () => {
       drawRef.current = null;
-      if (window.__fleet?.draw === draw) delete window.__fleet.draw;
+      if (probe?.draw === draw) delete probe.draw;
       draw.stop();
     };
   }, [map, active, setDrawn]);

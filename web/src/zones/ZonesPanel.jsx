@@ -1,7 +1,7 @@
 // Zones: the list for everyone; drawing, editing and deleting for admins.
 import { useEffect, useState } from 'react';
 import { useZones } from './useZones.js';
-import { drawnToZone, zoneIdFromName, zoneKind } from './zoneGeo.js';
+import { circleFromRing, drawnToZone, zoneIdFromName, zoneKind } from './zoneGeo.js';
 import { formatDistance } from '../lib/format.js';
 
 const DRAW_MODES = [
@@ -10,13 +10,18 @@ const DRAW_MODES = [
   ['linestring', 'Corridor'],
 ];
 
-function ZoneForm({ initial, kind, onSave, onCancel, onDelete, busy }) {
+function ZoneForm({ initial, kind, radiusM, onSave, onCancel, onDelete, busy }) {
   const [name, setName] = useState(initial.name ?? '');
   const [speed, setSpeed] = useState(initial.speed_limit ?? '');
   const [width, setWidth] = useState(initial.width_m ?? 50);
   return (
     <form className="zone-form" onSubmit={(e) => { e.preventDefault(); onSave({ name, speed_limit: speed, width_m: width }); }}>
       <label>Name <input name="zone-name" value={name} onChange={(e) => setName(e.target.value)} required /></label>
+      {kind === 'circle' && (
+        <p className="muted small" data-testid="zone-radius" data-radius-m={radiusM ?? ''}>
+          Radius {formatDistance(radiusM)}: drag the outline to resize.
+        </p>
+      )}
       <label>Speed limit (km/h)
         <input name="speed-limit" type="number" min="1" step="1" value={speed} onChange={(e) => setSpeed(e.target.value)} />
       </label>
@@ -113,6 +118,7 @@ export default function ZonesPanel({ canEdit }) {
       )}
       {canEdit && drawn && (
         <ZoneForm key={editingId ?? 'new'} busy={busy} kind={drawnKind}
+          radiusM={drawnKind === 'circle' ? circleFromRing(drawn.geometry.coordinates?.[0])?.radiusM : null}
           initial={editing?.properties ?? {}}
           onSave={save} onCancel={stop} onDelete={editing ? remove : null} />
       )}

@@ -2,8 +2,10 @@
 // drawn and shown: a polygon is a Polygon; a circle is a Point with a
 // `radius_m` property; a corridor is a LineString with a `width_m` property
 // (the corridor's full width). terra-draw draws circles as polygons carrying
-// `radiusKilometers`, which maps straight onto centre + radius_m.
-import { circleRing, METRES_PER_PX_Z0 } from '../lib/geo.js';
+// `radiusKilometers`; the zone's centre and radius_m are taken from the ring
+// itself, because terra-draw's resize handle scales the ring and leaves
+// `radiusKilometers` at the radius it was drawn with.
+import { circleRing, distanceM, METRES_PER_PX_Z0 } from '../lib/geo.js';
 
 export const ZONE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -39,6 +41,20 @@ function ringCentre(ring) {
 const round = (v, d = 7) => Math.round(v * 10 ** d) / 10 ** d;
 
 /**
+ * Centre ([lng, lat], the average of the vertices) and radius in metres (the
+ * mean great-circle distance of the vertices from it, to 0.1 m) of a drawn
+ * circle's closed ring; null for a ring with fewer than three vertices.
+ */
+export function circleFromRing(ring) {
+  if (!Array.isArray(ring) || ring.length < 4) return null;
+  const [lng, lat] = ringCentre(ring);
+  const n = ring.length - 1;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += distanceM(lat, lng, ring[i][1], ring[i][0]);
+  return { centre: [lng, lat], radiusM: Math.round((sum / n) * 10) / 10 };
+}
+
+/**
  * A feature drawn with terra-draw (modes polygon, circle, linestring) and the
  * form's values -> the Feature the API stores. Numbers the form left empty are
  * left out. Throws a RangeError naming the field when a value is unusable.
@@ -54,11 +70,10 @@ export function drawnToZone(drawn, { id, name, speed_limit, width_m, extra = {} 
   const mode = drawn.properties?.mode;
   let geometry;
   if (mode === 'circle') {
-    const km = Number(drawn.properties.radiusKilometers);
-    if (!(km > 0)) throw new RangeError('radius_m: the circle has no radius');
-    const [lng, lat] = ringCentre(drawn.geometry.coordinates[0]);
-    geometry = { type: 'Point', coordinates: [round(lng), round(lat)] };
-    props.radius_m = Math.round(km * 1000 * 10) / 10;
+    const c = drawn.geometry?.type === 'Polygon' ? circleFromRing(drawn.geometry.coordinates[0]) : null;
+    if (!c || !(c.radiusM > 0)) throw new RangeError('radius_m: the circle has no radius');
+    geometry = { type: 'Point', coordinates: [round(c.centre[0]), round(c.centre[1])] };
+    props.radius_m = c.radiusM;
   } else if (mode === 'linestring' || drawn.geometry.type === 'LineString') {
     const w = Number(width_m);
     if (!(w > 0)) throw new RangeError('width_m: a corridor needs a positive width in metres');
