@@ -121,6 +121,19 @@ wait_value "$TOTAL" "positions stored (counted over HTTPS)" \
   tls_influx_count telemetry_raw 'SELECT count(lat) FROM telemetry'
 ok "all $TOTAL positions stored in InfluxDB over HTTPS"
 
+# The gateway reads history from InfluxDB over HTTPS too (its own reader).
+tls_curl -o "$T/login.json" "$BASE/api/auth/login" \
+  -d '{"username":"admin","password":"secret-pass"}' || fail "login with curl"
+token=$(json_get "$T/login.json" access_token) || fail "login: $(cat "$T/login.json")"
+from=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+to=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+tls_curl -o "$T/history.json" -H "Authorization: Bearer $token" \
+  "$BASE/api/vehicles/v-00001/history?from=$from&to=$to" || fail "history request"
+got=$("$PY" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["points"]))' \
+  "$T/history.json") || fail "history: $(cat "$T/history.json")"
+[ "$got" = "$PER_VEHICLE" ] || fail "history of v-00001: $got points, expected $PER_VEHICLE"
+ok "REST history over HTTPS, read from InfluxDB over HTTPS: $got points of v-00001"
+
 st=0
 wait "$wss_pid" || st=$?
 sed 's/^/    /' "$T/wss.out"
