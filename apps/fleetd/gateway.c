@@ -12,6 +12,7 @@
  * PUT /api/rules travel back to it through fleetd_gw_take_rules().
  */
 #include "fleetd.h"
+#include "dbcheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -223,6 +224,7 @@ struct fleetd_gw {
   job_t *head, *tail;
   bool stop;
   fleet_history_t *hist; /* worker thread only */
+  fleetd_dbcheck_t *dbcheck; /* do the InfluxDB databases exist (/readyz) */
 };
 
 static void ws_log(int level, const char *message, void *userdata)
@@ -1414,13 +1416,21 @@ static int h_readyz(fleet_ws_response_t *resp, const fleet_ws_request_t *req, vo
   fleetd_gw_t *gw = ud;
   (void)req;
   const char *why = NULL;
+  char db_why[512];
   fleet_influx_writer_stats_t r = FLEET_INFLUX_WRITER_STATS_INIT;
   fleet_influx_writer_stats_t e = FLEET_INFLUX_WRITER_STATS_INIT;
   if (!fleet_mqtt_is_connected(gw->parts.mqtt))
     why = "not connected to the broker";
+  else if (!fleetd_dbcheck_ready(gw->dbcheck, db_why, sizeof db_why))
+    why = db_why;
   else if (fleet_influx_writer_get_stats(&r, gw->parts.raw) || !r.healthy ||
-           fleet_influx_writer_get_stats(&e, gw->parts.events) || !e.healthy)
-    why = "InfluxDB is not answering";
+           fleet_influx_writer_get_stats(&e, gw->parts.events) || !e.healthy) {
+    /* The writer's own words: a refused write (404 until its retry after a
+     * database came back, 401, ...) is not a server that does not answer. */
+    const char *err = !r.healthy ? r.last_error : e.last_error;
+    snprintf(db_why, sizeof db_why, "InfluxDB writes are failing%s%s", *err ? ": " : "", err);
+    why = db_why;
+  }
   if (why)
     return fleet_ws_response_error(resp, 503, "not ready", why);
   fleet_ws_response_set_content_type(resp, "text/plain; charset=utf-8");
@@ -1518,6 +1528,8 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
                NULL);
     return -1;
   }
+  if (fleetd_dbcheck_new(&gw->dbcheck, cfg, parts->raw, parts->events))
+    return -1;
   /* Comma-separated origins in the configuration. */
   char origins_buf[FLEETD_PATH_MAX];
   const char *origins[32];
@@ -1614,6 +1626,7 @@ void fleetd_gw_free(fleetd_gw_t *gw)
   }
   fleet_ws_free(gw->ws);
   fleet_history_free(gw->hist);
+  fleetd_dbcheck_free(gw->dbcheck);
   fleet_auth_free(gw->auth);
   fleet_ruleset_free(gw->rules);
   fleet_ruleset_free(gw->pending);
