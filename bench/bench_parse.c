@@ -9,6 +9,9 @@
  * and prints b/a, c/a and b/c, then fleet_telemetry_encode_json records/s.
  *
  * Usage: bench_parse [seconds per measurement, default 1.5]
+ *        bench_parse --count N   (each operation exactly N times per payload, no
+ *        timing: for instruction counts under valgrind --tool=callgrind, read
+ *        as the inclusive cost of op_jansson, op_parse and op_reference / 2N)
  * Baseline and parser run in alternating short slices and each keeps its best
  * slice, so a neighbour on a shared machine disturbs the ratio less.
  */
@@ -82,7 +85,7 @@ static void measure_pair(double *rate_a, op_fn a, void *ctx_a, double *rate_b, o
 }
 
 /* ctx: NULL for flags 0, else a size_t with the flags. */
-static int op_jansson(const char *json, size_t len, void *ctx)
+__attribute__((noinline)) static int op_jansson(const char *json, size_t len, void *ctx)
 {
   json_error_t err;
   json_t *root = json_loadb(json, len, ctx ? *(const size_t *)ctx : 0, &err);
@@ -92,13 +95,13 @@ static int op_jansson(const char *json, size_t len, void *ctx)
   return 0;
 }
 
-static int op_parse(const char *json, size_t len, void *ctx)
+__attribute__((noinline)) static int op_parse(const char *json, size_t len, void *ctx)
 {
   fleet_telemetry_t *rec = ctx;
   return fleet_telemetry_parse(rec, NULL, json, len);
 }
 
-static int op_reference(const char *json, size_t len, void *ctx)
+__attribute__((noinline)) static int op_reference(const char *json, size_t len, void *ctx)
 {
   fleet_telemetry_t *rec = ctx;
   return reference_telemetry_parse(rec, NULL, json, len);
@@ -145,8 +148,28 @@ static void run(const char *name, const char *json, double seconds)
   fleet_buf_dispose(&buf);
 }
 
+/* Each operation `n` times on both payloads, for callgrind. */
+static int run_count(long n)
+{
+  static const char *const payloads[] = {full_payload, minimal_payload};
+  fleet_telemetry_t rec = FLEET_TELEMETRY_INIT;
+  for (size_t p = 0; p < sizeof payloads / sizeof payloads[0]; p++) {
+    size_t len = strlen(payloads[p]);
+    for (long i = 0; i < n; i++)
+      if (op_jansson(payloads[p], len, NULL) || op_parse(payloads[p], len, &rec) ||
+          op_reference(payloads[p], len, &rec)) {
+        fprintf(stderr, "bench_parse: operation failed: %s\n", fleet_error_last());
+        return 1;
+      }
+  }
+  printf("bench_parse: each operation %ld times per payload\n", n);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
+  if (argc > 2 && strcmp(argv[1], "--count") == 0)
+    return run_count(atol(argv[2]));
   double seconds = argc > 1 ? atof(argv[1]) : 1.5;
   if (seconds <= 0) {
     fprintf(stderr, "usage: bench_parse [seconds per measurement]\n");
