@@ -12,6 +12,7 @@
  * PUT /api/rules travel back to it through fleetd_gw_take_rules().
  */
 #include "fleetd.h"
+#include "rest_body.h"
 #include "dbcheck.h"
 
 #include <errno.h>
@@ -378,27 +379,18 @@ static int h_login(fleet_ws_response_t *resp, const fleet_ws_request_t *req, voi
   fleetd_gw_t *gw = ud;
   size_t len;
   const char *body = fleet_ws_request_body(req, &len);
-  json_t *doc = json_loadb(body, len, 0, NULL);
-  const char *u = json_string_value(json_object_get(doc, "username"));
-  const char *p = json_string_value(json_object_get(doc, "password"));
   bool refresh = strcmp(fleet_ws_request_path(req), "/api/auth/refresh") == 0;
-  const char *t = json_string_value(json_object_get(doc, "refresh_token"));
-  if (refresh ? !t : (!u || !p)) {
-    json_decref(doc);
-    return fleet_ws_response_error(resp, 400, "bad request",
-                                   refresh ? "expected {\"refresh_token\": \"...\"}"
-                                           : "expected {\"username\": ..., \"password\": ...}");
-  }
+  fleetd_credentials_t cr;
+  fleetd_body_error_t e;
+  if (fleetd_body_credentials(&cr, &e, body, len, refresh))
+    return fleet_ws_response_error(resp, e.status, e.error, e.detail);
   job_t *j = new_job(refresh ? J_REFRESH : J_LOGIN, resp);
-  if (j) {
-    j->a = strdup(refresh ? "" : u);
-    j->b = strdup(refresh ? t : p);
-  }
-  json_decref(doc);
-  if (!j || !j->a || !j->b) {
-    job_free(j);
+  if (!j) {
+    fleetd_credentials_dispose(&cr);
     return fleet_ws_response_error(resp, 500, "out of memory", NULL);
   }
+  j->a = cr.username;
+  j->b = cr.secret;
   return defer(gw, j);
 }
 
@@ -1233,12 +1225,9 @@ static int h_zones_change(fleet_ws_response_t *resp, const fleet_ws_request_t *r
   } else {
     size_t len;
     const char *body = fleet_ws_request_body(req, &len);
-    rc = fleet_zone_parse(&z, body, len);
-    if (rc) {
-      fleet_ws_response_error(resp, 400, "invalid zone", fleet_error_last());
-      rc = 0;
-    } else if (!post && strcmp(fleet_zone_id(z), id) != 0) {
-      fleet_ws_response_error(resp, 400, "invalid zone", "the Feature's id differs from the URL's");
+    fleetd_body_error_t e;
+    if (fleetd_body_zone(&z, &e, body, len, post ? NULL : id)) {
+      fleet_ws_response_error(resp, e.status, e.error, e.detail);
     } else {
       rc = post ? fleet_zoneset_add(NULL, gw->parts.zones, z)
                 : fleet_zoneset_put(NULL, gw->parts.zones, z);
@@ -1284,8 +1273,9 @@ static int h_rules_put(fleet_ws_response_t *resp, const fleet_ws_request_t *req,
   size_t len;
   const char *body = fleet_ws_request_body(req, &len);
   fleet_ruleset_t *rs = NULL;
-  if (fleet_ruleset_load_json(&rs, body, len))
-    return fleet_ws_response_error(resp, 400, "invalid rules", fleet_error_last());
+  fleetd_body_error_t e;
+  if (fleetd_body_rules(&rs, &e, body, len))
+    return fleet_ws_response_error(resp, e.status, e.error, e.detail);
   fleet_buf_t *b = fleet_ws_response_body(resp);
   int rc = fleet_ruleset_encode_json(b, rs);
   pthread_mutex_lock(&gw->zmu);
