@@ -29,6 +29,7 @@
  *   X        fire client K's token expiry (the token is invalid: 4001)
  *   C        client K disconnects;  R  closed clients reconnect
  *   F        client K's next write fails
+ *   K        the stuck-client sweep;  Z  close every client (the gateway stops)
  * Checked all along (a failure aborts, which libFuzzer reports as a crash):
  *   - every frame written is JSON of a documented type; a client never gets
  *     a vehicle its token does not allow (updates, batches, snapshots,
@@ -640,6 +641,15 @@ static void run_record(const char *rec, size_t len)
     break;
   case 'F':
     slots[slot_of(arg, n)].wsi.fail_write = 1;
+    break;
+  case 'K':
+    fleet_ws__feed_sweep(gw);
+    break;
+  case 'Z':
+    fleet_ws__feed_close_all(gw, FLEET_WS_CLOSE_GOING_AWAY, "gateway stopping");
+    for (int k = 0; k < NCLIENTS; k++)
+      if (slots[k].c && (!slots[k].c->closing || !slots[k].wsi.want_write))
+        die("close_all", "a client is not closing, or not waiting to write its close frame");
     break;
   default:
     break;
