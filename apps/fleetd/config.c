@@ -81,6 +81,15 @@ static const opt_t opts[] = {
   DBL("dashboard.center_lat", NULL, dashboard_center_lat, -90, 90, "initial map centre"),
   DBL("dashboard.center_lng", NULL, dashboard_center_lng, -180, 180, ""),
   DBL("dashboard.zoom", NULL, dashboard_zoom, 0, 22, "initial zoom"),
+  STR("auth.issuer", NULL, auth_issuer, "iss written to and required in tokens (\"\": none)"),
+  STR("auth.audience", NULL, auth_audience,
+      "aud written to and required in tokens (\"\": none)"),
+  UINT("auth.leeway_s", NULL, auth_leeway_s, 0, 3600, "clock skew allowed for exp, nbf, iat"),
+  UINT("auth.access_ttl_s", NULL, auth_access_ttl_s, 1, 31536000,
+       "lifetime of the access tokens of the login endpoint"),
+  STR("auth.keys", NULL, auth_keys,
+      "more token verification keys: ALG:KID:FILE,... (RS256/ES256 PEM public key or HS256 "
+      "secret file; empty KID: tokens without kid)"),
 
   STR("mqtt.url", "FLEET_MQTT_URL", mqtt_url, "mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"),
   STR("mqtt.client_id", "FLEET_MQTT_CLIENT_ID", client_id,
@@ -253,6 +262,8 @@ void fleetd_config_defaults(fleetd_config_t *c)
   c->dashboard_center_lat = 23.8103;
   c->dashboard_center_lng = 90.4125;
   c->dashboard_zoom = 11;
+  c->auth_leeway_s = FLEET_AUTH_LEEWAY_DEFAULT;
+  c->auth_access_ttl_s = FLEET_AUTH_ACCESS_TTL_DEFAULT;
   c->log_level = FLEETD_INFO;
   c->stats_interval_s = 60;
   c->reject_log_per_s = 10;
@@ -645,6 +656,8 @@ int fleetd_config_finish(fleetd_config_t *c, char *err, size_t errlen)
     return fail(err, errlen, "http: '%s' is not ADDR:PORT", c->http);
   if (!c->http_tls_cert[0] != !c->http_tls_key[0])
     return fail(err, errlen, "http_tls_cert and http_tls_key go together");
+  if (fleetd_auth_keys_check(c->auth_keys, false, err, errlen))
+    return -1;
   if (c->web_root[0]) {
     char index[FLEETD_PATH_MAX + 16];
     snprintf(index, sizeof index, "%s/index.html", c->web_root);
@@ -764,5 +777,7 @@ int fleetd_config_check_files(const fleetd_config_t *c, char *err, size_t errlen
       return fail(err, errlen, "rules_file %s: %s", c->rules_file, fleet_error_last());
     fleet_ruleset_free(rs);
   }
+  if (c->http[0] && fleetd_auth_keys_check(c->auth_keys, true, err, errlen))
+    return -1;
   return 0;
 }

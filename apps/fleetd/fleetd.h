@@ -155,6 +155,12 @@ typedef struct fleetd_config {
   char dashboard_style_url[FLEETD_PATH_MAX];
   char dashboard_basemap[FLEETD_PATH_MAX];
   double dashboard_center_lat, dashboard_center_lng, dashboard_zoom;
+  /* tokens (gw_auth.c) */
+  char auth_issuer[FLEETD_STR_MAX];   /* "" : no iss written or required */
+  char auth_audience[FLEETD_STR_MAX]; /* "" : no aud written or required */
+  unsigned int auth_leeway_s;
+  unsigned int auth_access_ttl_s;
+  char auth_keys[4 * FLEETD_PATH_MAX]; /* "ALG:KID:FILE,..." extra verification keys */
 } fleetd_config_t;
 
 /** Fill `c` with the built-in defaults. */
@@ -233,6 +239,22 @@ typedef struct fleetd_gw_parts {
   fleet_influx_writer_t *raw, *events;
   fleet_ingestlog_t *log;
 } fleetd_gw_parts_t;
+
+/* Checks the syntax of auth.keys ("ALG:KID:FILE,...") and, with `load`, that
+ * every key loads. Returns 0, or -1 with `err` set. */
+int fleetd_auth_keys_check(const char *spec, bool load, char *err, size_t errlen);
+
+/* Opens the users and HS256 secret of the state directory with the configured
+ * issuer, audience, leeway and access token lifetime, and adds the auth.keys
+ * verification keys. Returns 0, or -1 with `err` set. */
+int fleetd_auth_open(fleet_auth_t **out, const fleetd_config_t *cfg, char *err, size_t errlen);
+
+/* True when the request's body comes as a form or as text (application/
+ * x-www-form-urlencoded, multipart/form-data, text/plain): what a page of
+ * another site can post without the browser asking first. The JSON routes
+ * refuse those (415), so no such page can log a browser in (login CSRF) or
+ * post anything else. */
+bool fleetd_form_body(const fleet_ws_request_t *req);
 
 /** Create the gateway (users and keys from the state directory, routes, a
  *  worker thread). Returns 0 or -1 (logged); free it either way. */

@@ -377,6 +377,9 @@ static void user_json(fleet_buf_t *b, const fleet_auth_claims_t *c)
 static int h_login(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
 {
   fleetd_gw_t *gw = ud;
+  if (fleetd_form_body(req))
+    return fleet_ws_response_error(resp, 415, "unsupported media type",
+                                   "send the body as application/json");
   size_t len;
   const char *body = fleet_ws_request_body(req, &len);
   bool refresh = strcmp(fleet_ws_request_path(req), "/api/auth/refresh") == 0;
@@ -1204,6 +1207,9 @@ static int h_zones_get(fleet_ws_response_t *resp, const fleet_ws_request_t *req,
 static int h_zones_change(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
 {
   fleetd_gw_t *gw = ud;
+  if (fleetd_form_body(req))
+    return fleet_ws_response_error(resp, 415, "unsupported media type",
+                                   "send the body as application/json");
   const char *method = fleet_ws_request_method(req);
   const char *sub = fleet_ws_request_subpath(req);
   const char *id = *sub ? sub + 1 : "";
@@ -1270,6 +1276,9 @@ static int h_rules_get(fleet_ws_response_t *resp, const fleet_ws_request_t *req,
 static int h_rules_put(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
 {
   fleetd_gw_t *gw = ud;
+  if (fleetd_form_body(req))
+    return fleet_ws_response_error(resp, 415, "unsupported media type",
+                                   "send the body as application/json");
   size_t len;
   const char *body = fleet_ws_request_body(req, &len);
   fleet_ruleset_t *rs = NULL;
@@ -1503,9 +1512,10 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
   atomic_init(&gw->has_pending, 0);
   *out = gw;
 
-  if (fleet_auth_open(&gw->auth, cfg->state_dir, NULL)) {
+  char aerr[512];
+  if (fleetd_auth_open(&gw->auth, cfg, aerr, sizeof aerr)) {
     fleetd_log(FLEETD_ERROR, "cannot open the users and token keys", "dir", cfg->state_dir,
-               "error", fleet_error_last(), NULL);
+               "error", aerr, NULL);
     return -1;
   }
   fleet_history_opts_t ho = FLEET_HISTORY_OPTS_INIT;
