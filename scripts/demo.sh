@@ -274,7 +274,7 @@ EOF
 fi
 cat <<EOF
   curl -s$ca $HTTP_URL/metrics | grep fleetd_messages                   # counters
-  TOKEN=\$(curl -s$ca $HTTP_URL/api/auth/login -d "{\"username\":\"admin\",\"password\":\"\$(cat $run_dir/admin-password)\"}" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  TOKEN=\$(curl -s$ca $HTTP_URL/api/auth/login -H "Content-Type: application/json" -d "{\"username\":\"admin\",\"password\":\"\$(cat $run_dir/admin-password)\"}" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -s$ca -H "Authorization: Bearer \$TOKEN" "$HTTP_URL/api/vehicles?limit=3"
   tail -f $run_dir/fleetd.log    # fleetd's counters every 30 s
 Zones and rules: $state/zones.geojson and rules.json (edit them, then
