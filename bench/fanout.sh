@@ -210,6 +210,7 @@ run_clients() {
 }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "temporary directory $T"
 echo "== setup ($(nproc) CPUs, open files $(ulimit -n), load average$(uptime | sed 's/.*load average//'))"
 MQTT_URL="mqtt://127.0.0.1:$(run sh "$IT/mosquitto.sh" start "$T/mosquitto")"
 INFLUX_URL=$(run sh "$IT/influxd.sh" start "$T/influxd")
