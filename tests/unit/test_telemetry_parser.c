@@ -123,6 +123,43 @@ static void test_number_fast_path_boundaries(void **state)
   expect_number("123456789012345678901234567890", 1.2345678901234568e29);
 }
 
+/* Random decimals around the fast path's limits (mantissas up to 2^53 and a
+ * little beyond, decimal points anywhere, exponents of either sign): each
+ * must parse to exactly the double strtod() makes of it. */
+static void test_number_random_vs_strtod(void **state)
+{
+  (void)state;
+  uint64_t x = UINT64_C(0x9e3779b97f4a7c15);
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint64_t r = x;
+    uint64_t m = (r >> 8) % ((UINT64_C(1) << 53) + 5000);
+    if (r & 1)
+      m %= 1000000; /* short mantissas, the common case */
+    char digits[32], tok[64];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)m);
+    int point = (int)((r >> 2) % (uint64_t)(nd + 1)); /* digits before the '.' */
+    int exp = (int)((r >> 12) % 61) - 30;
+    bool with_exp = (r >> 20) & 1, neg = (r >> 21) & 1;
+    int n = snprintf(tok, sizeof tok, "%s", neg ? "-" : "");
+    if (point == nd) {
+      n += snprintf(tok + n, sizeof tok - (size_t)n, "%s", digits);
+    } else if (point == 0) {
+      n += snprintf(tok + n, sizeof tok - (size_t)n, "0.%s", digits);
+    } else {
+      n += snprintf(tok + n, sizeof tok - (size_t)n, "%.*s.%s", point, digits, digits + point);
+    }
+    if (with_exp)
+      snprintf(tok + n, sizeof tok - (size_t)n, "%s%d", (r >> 22) & 1 ? "e" : "E", exp);
+    if (neg && m == 0 && !strpbrk(tok, ".eE"))
+      continue; /* the integer -0 is 0, tested above */
+    double want = strtod(tok, NULL);
+    double got = extra_value(tok);
+    if (!same_bits(got, want))
+      fail_msg("%s parsed as %a, strtod gives %a", tok, got, want);
+  }
+}
+
 static void test_number_overflow_fields(void **state)
 {
   (void)state;
@@ -393,6 +430,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_number_fast_path_boundaries),
+    cmocka_unit_test(test_number_random_vs_strtod),
     cmocka_unit_test(test_number_overflow_fields),
     cmocka_unit_test(test_number_syntax_rejected),
     cmocka_unit_test(test_string_escapes),
