@@ -1438,7 +1438,9 @@ static int http_request(fleet_ws_t *gw, struct lws *wsi)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(cl, &end, 10);
-    int bad = errno || end == cl || *end || cl[0] == '-';
+    /* Digits only (RFC 9110): "+5", " 5" or "5 " parse elsewhere too, and a
+     * proxy in front that reads them otherwise would frame the body differently. */
+    int bad = errno || end == cl || *end || cl[strspn(cl, "0123456789")] != '\0';
     free(cl);
     if (bad) {
       txn->close_after = 1;

@@ -623,7 +623,6 @@ def test_valid_query_token_is_not_logged(stack):
     assert r.status_code == 200
     st, _, _ = raw_request(s, upgrade_lines(s, path="/ws?access_token=" + tok))
     assert st == 101
-    time.sleep(0)  # the log is written before the answer
     log = s.log()
     assert tok not in log and tok.rsplit(".", 1)[1] not in log
     assert "access_token=" not in log
@@ -753,7 +752,7 @@ def trigger_alerts(s, tag):
 def test_viewer_feed_and_alerts_never_carry_a_foreign_vehicle(stack):
     s = stack
 
-    async def collect(token, subscribe, until):
+    async def collect(token, subscribe, until, ready):
         msgs = []
         async with wss(s, token) as ws:
             for sub in subscribe:
@@ -764,6 +763,10 @@ def test_viewer_feed_and_alerts_never_carry_a_foreign_vehicle(stack):
                     msgs.append(await recv_json(ws, 1))
                 except asyncio.TimeoutError:
                     continue
+                # Subscribed once the answer to the last subscribe is in.
+                if len([m for m in msgs if m["type"] in ("snapshot", "error")]) >= \
+                        len(subscribe) + (len(subscribe) > 1):
+                    ready.set()
         return msgs
 
     def alert_ids(msgs):
@@ -775,12 +778,15 @@ def test_viewer_feed_and_alerts_never_carry_a_foreign_vehicle(stack):
     async def go():
         star = {"type": "subscribe", "vehicles": "*", "interval_ms": 100}
         foreign = {"type": "subscribe", "vehicles": ["sim-00002", "sim-00001"]}
+        ready = [asyncio.Event(), asyncio.Event()]
         admin = asyncio.create_task(collect(
-            s.admin_token(), [star], lambda m: len(alert_ids(m)) >= 6 and len(updates(m)) >= 6))
+            s.admin_token(), [star], lambda m: len(alert_ids(m)) >= 6 and len(updates(m)) >= 6,
+            ready[0]))
         viewer = asyncio.create_task(collect(
             s.viewer_token(), [star, foreign],
-            lambda m: alert_ids(m) >= ALLOWED and updates(m) >= ALLOWED))
-        await asyncio.sleep(1.0)  # both subscribed (a snapshot each) before the alerts
+            lambda m: alert_ids(m) >= ALLOWED and updates(m) >= ALLOWED, ready[1]))
+        # Both subscribed before the alerts are raised.
+        await asyncio.wait_for(asyncio.gather(ready[0].wait(), ready[1].wait()), 20)
         await asyncio.get_running_loop().run_in_executor(None, trigger_alerts, s, "feed")
         return await asyncio.gather(admin, viewer)
     amsgs, vmsgs = run(go(), 45)
@@ -1179,3 +1185,53 @@ def test_auth_keys_are_checked_at_start(stack):
     assert json.loads(r.stdout)["auth"]["keys"] == ok
     # Checking the configuration creates no signing secret.
     assert not os.path.exists(os.path.join(base[2], "jwt.secret"))
+
+
+def test_cookie_needs_an_allowed_origin_for_writes_and_the_feed(stack):
+    """The login cookie is what a page of another site could ride on: writes
+    and the WebSocket take it only with the gateway's own Origin."""
+    s = stack
+    own = f"https://127.0.0.1:{s.port}"
+    cookie = "fleet_token=" + s.admin_token()
+    zone = dict(ZONE, id="z-csrf")
+    for origin in (None, "https://evil.example", "null", own + ".evil.example"):
+        h = {"Cookie": cookie, "Content-Type": "application/json"}
+        if origin:
+            h["Origin"] = origin
+        r = requests.post(s.base + "/api/zones", data=json.dumps(zone), headers=h,
+                          verify=s.ca, timeout=10)
+        assert r.status_code in (401, 403), (origin, r.status_code)
+        st, _, _ = raw_request(s, upgrade_lines(s, headers=[f"Cookie: {cookie}"] + (
+            [f"Origin: {origin}"] if origin else [])))
+        assert st in (401, 403), (origin, st)
+    assert "z-csrf" not in json.dumps(s.get("/api/zones", s.admin_token()).json())
+    # The dashboard itself (its own origin) may.
+    st, _, _ = raw_request(s, upgrade_lines(s, headers=[f"Cookie: {cookie}",
+                                                        f"Origin: {own}"]))
+    assert st == 101
+    r = requests.post(s.base + "/api/zones", data=json.dumps(zone), verify=s.ca, timeout=10,
+                      headers={"Cookie": cookie, "Origin": own,
+                               "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    assert s.req("DELETE", "/api/zones/z-csrf", s.admin_token()).status_code == 204
+
+
+def test_ambiguous_request_framing_is_refused(stack):
+    """Content-Length is digits only and said once; with Transfer-Encoding it is
+    refused: no way for a proxy in front and the gateway to split a stream into
+    different requests."""
+    s = stack
+    a = s.admin_token()
+    body = json.dumps(dict(ZONE, id="z-smuggle")).encode()
+    n = len(body)
+    head = ["POST /api/zones HTTP/1.1", "Host: x", f"Authorization: Bearer {a}",
+            "Content-Type: application/json"]
+    for framing, want in ((["Content-Length: +%d" % n], 400),
+                          (["Content-Length: %d" % n, "Content-Length: 5"], 400),
+                          (["Content-Length: %d, %d" % (n, n)], 400),
+                          (["Content-Length: 0x%x" % n], 400),
+                          (["Content-Length: %d" % n, "Transfer-Encoding: chunked"], 411)):
+        st, _, rb = raw_request(s, head + framing, body)
+        assert st == want, (framing, st, rb[:200])
+    assert "z-smuggle" not in json.dumps(s.get("/api/zones", a).json())
+    still_serves(s)
