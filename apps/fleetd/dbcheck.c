@@ -57,6 +57,12 @@ static enum state check(fleetd_dbcheck_t *c, char *why, size_t cap)
     snprintf(why, cap, "InfluxDB is not answering: %s", fleet_error_last());
     return S_DOWN;
   }
+  /* Bad credentials or a certificate that does not verify: no write can
+   * succeed either. (403, a user without the right to list, does not say.) */
+  if (rc == FLEET_EAUTH) {
+    snprintf(why, cap, "InfluxDB refuses fleetd: %s", fleet_error_last());
+    return S_DOWN;
+  }
   if (rc) {
     snprintf(why, cap, "%s", fleet_error_last());
     return S_UNKNOWN;

@@ -12,7 +12,9 @@
  *
  * InfluxDB 2.x writes to buckets, which SHOW DATABASES (DBRP mappings) does
  * not list: there the check is left out and the writers' health decides.
- * A server that refuses the question itself (permissions, an old version)
+ * Bad credentials or a TLS certificate that does not verify hold readiness
+ * back like a server that does not answer; a server that refuses the
+ * question itself (403: a user without the right to list, an old version)
  * makes the check unknown, which does not block readiness.
  */
 #ifndef FLEETD_DBCHECK_H
@@ -42,7 +44,8 @@ int fleetd_dbcheck_new(fleetd_dbcheck_t **out, const fleetd_config_t *cfg,
  * true when the last check found every database (or could not tell); false
  * with the reason in `why` (cap bytes, e.g. "InfluxDB database
  * 'telemetry_raw' does not exist (fleetctl influx init creates it)") when one
- * is missing, InfluxDB did not answer, or no check has finished yet. Any
+ * is missing, InfluxDB did not answer or refused fleetd's credentials, or no
+ * check has finished yet. Any
  * thread; answers at once.
  */
 bool fleetd_dbcheck_ready(fleetd_dbcheck_t *c, char *why, size_t cap);
