@@ -9,9 +9,10 @@
  * and prints b/a, c/a and b/c, then fleet_telemetry_encode_json records/s.
  *
  * Usage: bench_parse [seconds per measurement, default 1.5]
- *        bench_parse --count N   (each operation exactly N times per payload, no
- *        timing: for instruction counts under valgrind --tool=callgrind, read
- *        as the inclusive cost of op_jansson, op_parse and op_reference / 2N)
+ *        bench_parse --count N [full|minimal]   (each operation exactly N times
+ *        per payload, or on the one named, no timing: for instruction counts
+ *        under valgrind --tool=callgrind, read as the inclusive cost of
+ *        op_jansson, op_parse and op_reference divided by the calls)
  * Baseline and parser run in alternating short slices and each keeps its best
  * slice, so a neighbour on a shared machine disturbs the ratio less.
  */
@@ -148,12 +149,15 @@ static void run(const char *name, const char *json, double seconds)
   fleet_buf_dispose(&buf);
 }
 
-/* Each operation `n` times on both payloads, for callgrind. */
-static int run_count(long n)
+/* Each operation `n` times on both payloads or the one named, for callgrind. */
+static int run_count(long n, const char *only)
 {
+  static const char *const names[] = {"full", "minimal"};
   static const char *const payloads[] = {full_payload, minimal_payload};
   fleet_telemetry_t rec = FLEET_TELEMETRY_INIT;
   for (size_t p = 0; p < sizeof payloads / sizeof payloads[0]; p++) {
+    if (only && strcmp(only, names[p]) != 0)
+      continue;
     size_t len = strlen(payloads[p]);
     for (long i = 0; i < n; i++)
       if (op_jansson(payloads[p], len, NULL) || op_parse(payloads[p], len, &rec) ||
@@ -169,7 +173,7 @@ static int run_count(long n)
 int main(int argc, char **argv)
 {
   if (argc > 2 && strcmp(argv[1], "--count") == 0)
-    return run_count(atol(argv[2]));
+    return run_count(atol(argv[2]), argc > 3 ? argv[3] : NULL);
   double seconds = argc > 1 ? atof(argv[1]) : 1.5;
   if (seconds <= 0) {
     fprintf(stderr, "usage: bench_parse [seconds per measurement]\n");
