@@ -947,7 +947,8 @@ static void run_history(fleetd_gw_t *gw, job_t *j)
     if (!rc)
       rc = fleet_history_alerts(gw->hist, &f, on_event_alert, &c);
     if (!rc) {
-      qsort(c.v, c.n, sizeof *c.v, cmp_ev);
+      if (c.n > 1) /* c.v is NULL without events: qsort(NULL, 0, ...) is undefined */
+        qsort(c.v, c.n, sizeof *c.v, cmp_ev);
       jw(b, "{\"events\":[");
       for (size_t i = 0; i < c.n; i++) {
         if (i)
