@@ -783,7 +783,13 @@ int fleet_ws_publish_state(fleet_ws_t *gw, const char *vehicle_id, const char *j
   rc = parse_object(&j, json, len, FLEET_WS_JSON_MAX, "state");
   if (rc)
     return rc;
+  /* Snapshots flatten the state after their own "vehicle_id": a second one
+   * would make a duplicate key, naming another vehicle for most parsers. */
+  int has_id = json_object_get(j, "vehicle_id") != NULL;
   json_decref(j);
+  if (has_id)
+    return fleet_error__set(FLEET_EINVAL,
+                            "state: member 'vehicle_id' is not allowed (the gateway adds it)");
   char *data = malloc(len + 1);
   if (!data)
     return fleet_error__oom();

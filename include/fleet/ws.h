@@ -592,7 +592,9 @@ FLEET_API int fleet_ws_publish_telemetry(fleet_ws_t *gw, const fleet_telemetry_t
  * Publish a vehicle's state as a ready JSON object (what fleet_ws_publish_telemetry()
  * builds from a record), e.g. {"ts":"..","lat":..,"lng":..,"status":"idle"}.
  * It replaces the vehicle's last-known state and is pushed like a position.
- * Any thread. Returns 0, FLEET_EINVAL (bad id, not an object), FLEET_EPARSE,
+ * The object must not have a "vehicle_id" member (the gateway adds the id).
+ * Any thread. Returns 0, FLEET_EINVAL (bad id, not an object, a "vehicle_id"
+ * member), FLEET_EPARSE,
  * FLEET_ETOOBIG (over FLEET_WS_JSON_MAX), FLEET_EFULL, FLEET_ENOMEM.
  */
 FLEET_API int fleet_ws_publish_state(fleet_ws_t *gw, const char *vehicle_id, const char *json,

@@ -648,6 +648,10 @@ static void test_publish_while_stopped(void **state)
   assert_int_equal(fleet_ws_publish_state(gw, "bad id", "{}", 2), FLEET_EINVAL);
   assert_int_equal(fleet_ws_publish_state(gw, "v-001", "[]", 2), FLEET_EINVAL);
   assert_int_equal(fleet_ws_publish_state(gw, "v-001", "{", 1), FLEET_EPARSE);
+  /* A snapshot would carry two "vehicle_id" keys (found by fuzz_ws_message). */
+  assert_int_equal(fleet_ws_publish_state(gw, "v-001", "{\"vehicle_id\":\"v-009\"}", 22),
+                   FLEET_EINVAL);
+  assert_non_null(strstr(fleet_error_last(), "vehicle_id"));
   assert_int_equal(fleet_ws_publish_state(gw, "v-001", NULL, 0), FLEET_EINVAL);
   char *big = malloc(FLEET_WS_JSON_MAX + 8);
   assert_non_null(big);
