@@ -18,7 +18,10 @@
 #     max latency, updates/s, and over the measured window the CPU (utime +
 #     stime from /proc/PID/stat, % of one core) of fleetd, mosquitto, influxd,
 #     fleet-sim and the client, and fleetd's RSS (VmRSS, max). Target: p99 <
-#     250 ms.
+#     250 ms. fleet-sim stamps ts with each message's scheduled time: when the
+#     simulator or the broker cannot keep up (a loaded machine), messages
+#     queue in fleet-sim and their age counts in the latency, so the
+#     simulator's backlog (generated - published) is printed with the figures.
 #  2. P2_VEHICLES vehicles at 1 Hz on a fresh fleetd; client counts from
 #     P2_CLIENTS in turn, P2_DURATION s each, until p99 passes P2_LIMIT_MS or
 #     a client fails or is dropped: the largest count held, and the table.
@@ -26,7 +29,7 @@
 # Parameters (environment): DURATION (60), WARMUP (10: seconds of publishing
 # before clients connect, and the client's own unmeasured first seconds: 5),
 # VEHICLES (10000), CLIENTS (100), INTERVAL_MS (1000), BATCH (1), FLUSH_MS
-# (fleetd's ws_flush_ms, 50), SIM_CONNECTIONS (100), P2_VEHICLES (1000),
+# (fleetd's ws_flush_ms, 50), SIM_CONNECTIONS (100), SIM_QOS (1), P2_VEHICLES (1000),
 # P2_CLIENTS ("100 250 500 1000 2000 4000 8000"), P2_DURATION (30),
 # P2_LIMIT_MS (1000), PHASES ("1 2"). The open-files limit is raised to the
 # hard limit (each client is a socket in fleetd and in the client).
@@ -43,6 +46,7 @@ INTERVAL_MS=${INTERVAL_MS:-1000}
 BATCH=${BATCH:-1}
 FLUSH_MS=${FLUSH_MS:-50}
 SIM_CONNECTIONS=${SIM_CONNECTIONS:-100}
+SIM_QOS=${SIM_QOS:-1}
 P2_VEHICLES=${P2_VEHICLES:-1000}
 P2_CLIENTS=${P2_CLIENTS:-100 250 500 1000 2000 4000 8000}
 P2_DURATION=${P2_DURATION:-30}
@@ -153,11 +157,12 @@ stop_fleetd() {
 }
 start_sim() {
   echo "\$ $SIM --mqtt $MQTT_URL --vehicles $1 --vehicle-prefix $2 --connections $SIM_CONNECTIONS" \
-       "--interval 1 --status-file $T/sim.status --quiet" >&2
+       "--interval 1 --qos $SIM_QOS --status-file $T/sim.status --quiet" >&2
   "$SIM" --mqtt "$MQTT_URL" --vehicles "$1" --vehicle-prefix "$2" \
-    --connections "$SIM_CONNECTIONS" --interval 1 --status-file "$T/sim.status" --quiet \
+    --connections "$SIM_CONNECTIONS" --interval 1 --qos "$SIM_QOS" --status-file "$T/sim.status" --quiet \
     >"$T/sim.out" 2>&1 &
   SIM_PID=$!
+  SIM_N=$1
   n=0
   until grep -q '"publishing"' "$T/sim.status" 2>/dev/null; do
     n=$((n + 1))
@@ -206,6 +211,11 @@ run_clients() {
     WSTATS="no report"
   fi
   echo "processes over the measured window: $WSTATS"
+  SIMLAG=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print("fleet-sim: %d generated, %d published, backlog %d messages (%.1f s of publishing)" % (
+    d["generated"], d["published"], d["generated"] - d["published"],
+    (d["generated"] - d["published"]) / max(1, int(sys.argv[2]))))' "$T/sim.status" "$SIM_N")
+  echo "$SIMLAG"
   return $rc
 }
 
@@ -236,7 +246,7 @@ case " $PHASES " in *" 1 "*)
   run_clients "$CLIENTS" "$DURATION" "$T/p1.json" || rc=$?
   P1="p50 $(jget "$T/p1.json" latency_ms/p50) ms, p99 $(jget "$T/p1.json" latency_ms/p99) ms,"
   P1="$P1 p99.9 $(jget "$T/p1.json" latency_ms/p99.9) ms, max $(jget "$T/p1.json" latency_ms/max) ms,"
-  P1="$P1 $(jget "$T/p1.json" updates_per_s) updates/s, client exit $rc; $WSTATS; load average $load1"
+  P1="$P1 $(jget "$T/p1.json" updates_per_s) updates/s, client exit $rc; $WSTATS; $SIMLAG; load average $load1"
   echo "RESULT phase 1: $P1 (target p99 < 250 ms)"
   stop_sim
   stop_fleetd
@@ -252,7 +262,7 @@ case " $PHASES " in *" 2 "*)
   echo "warm-up ${WARMUP}s"
   sleep "$WARMUP"
   held=0
-  table="clients  p50_ms  p99_ms  p99.9_ms  max_ms  updates/s  failed  dropped  processes (load average)"
+  table="clients  p50_ms  p99_ms  p99.9_ms  max_ms  updates/s  failed  dropped  processes; publisher (load average)"
   for n in $P2_CLIENTS; do
     echo
     echo "-- $n clients"
@@ -267,7 +277,7 @@ $n  (no report, client exit $rc)"
     p99=$(jget "$T/p2-$n.json" latency_ms/p99)
     row="$n  $(jget "$T/p2-$n.json" latency_ms/p50)  $p99  $(jget "$T/p2-$n.json" latency_ms/p99.9)"
     row="$row  $(jget "$T/p2-$n.json" latency_ms/max)  $(jget "$T/p2-$n.json" updates_per_s)"
-    row="$row  $(jget "$T/p2-$n.json" failed)  $(jget "$T/p2-$n.json" disconnected)  $WSTATS ($load)"
+    row="$row  $(jget "$T/p2-$n.json" failed)  $(jget "$T/p2-$n.json" disconnected)  $WSTATS; $SIMLAG ($load)"
     table="$table
 $row"
     ok=$(echo "$p99 $P2_LIMIT_MS $rc" | awk '{ print ($1 <= $2 && $3 == 0) ? 1 : 0 }')

@@ -744,7 +744,10 @@ static int publish_data(fleet_ws_t *gw, const char *id, char *data, size_t len, 
     v->pend_changed = 1;
     gw->changed[gw->n_changed++] = v;
   }
-  wake(gw);
+  /* While the flush tick runs it takes the changes itself: waking the service
+   * thread per update would cost a poll over every connection each time. */
+  if (!gw->ticking)
+    wake(gw);
   pthread_mutex_unlock(&gw->lock);
   free(old);
   FLEET_WS__INC(gw, st_telemetry_published);

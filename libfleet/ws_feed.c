@@ -340,6 +340,9 @@ static void arm_flush(fleet_ws_t *gw, uint32_t after)
   if (delay < 0)
     delay = 0;
   gw->flush_armed = 1;
+  pthread_mutex_lock(&gw->lock);
+  gw->ticking = 1;
+  pthread_mutex_unlock(&gw->lock);
   lws_sul_schedule(gw->svc_ctx, 0, &gw->sul_flush, flush_tick_cb,
                    (lws_usec_t)delay * LWS_US_PER_MS);
 }
@@ -382,6 +385,8 @@ static void take_due(fleet_ws__client_t *c, uint32_t tick)
 static void flush_tick_cb(lws_sorted_usec_list_t *sul)
 {
   fleet_ws_t *gw = FLEET_WS__CONTAINER(sul, fleet_ws_t, sul_flush);
+  /* Still "armed" while draining: the updates marked now are handled below. */
+  fleet_ws__drain(gw);
   gw->flush_armed = 0;
   uint32_t tick = tick_at(gw, fleet_ws__now_ms());
   int waiting = 0;
@@ -395,6 +400,15 @@ static void flush_tick_cb(lws_sorted_usec_list_t *sul)
     if (c->n_dirty)
       waiting = 1;
   }
+  if (!waiting) {
+    /* Stop ticking unless publishers queued changes meanwhile; from now on
+     * they wake the service thread again (checked under the same lock). */
+    pthread_mutex_lock(&gw->lock);
+    waiting = gw->n_changed > 0;
+    if (!waiting)
+      gw->ticking = 0;
+    pthread_mutex_unlock(&gw->lock);
+  }
   if (waiting)
     arm_flush(gw, tick);
 }
@@ -404,6 +418,9 @@ void fleet_ws__feed_stop(fleet_ws_t *gw)
   if (gw->svc_ctx)
     lws_sul_cancel(&gw->sul_flush);
   gw->flush_armed = 0;
+  pthread_mutex_lock(&gw->lock);
+  gw->ticking = 0;
+  pthread_mutex_unlock(&gw->lock);
   fleet_buf_dispose(&gw->batch);
 }
 
@@ -588,12 +605,18 @@ int fleet_ws__client_writeable(fleet_ws__client_t *c)
   }
   fleet_ws__msg_t *m = c->cur;
   size_t n = m->len - c->cur_off;
-  if (n > FLEET_WS__CHUNK)
-    n = FLEET_WS__CHUNK;
-  int flags = lws_write_ws_flags(LWS_WRITE_TEXT, c->cur_off == 0, c->cur_off + n == m->len);
-  memcpy(gw->wbuf + LWS_PRE, m->data + c->cur_off, n);
-  if (lws_write(c->wsi, gw->wbuf + LWS_PRE, n, (enum lws_write_protocol)flags) < 0)
-    return -1;
+  if (c->cur_off == 0 && n <= FLEET_WS__CHUNK) {
+    if (lws_write(c->wsi, (unsigned char *)m->data, n, LWS_WRITE_TEXT) < 0)
+      return -1;
+  } else {
+    /* A fragment: its header would overwrite the bytes before it, so copy. */
+    if (n > FLEET_WS__CHUNK)
+      n = FLEET_WS__CHUNK;
+    int flags = lws_write_ws_flags(LWS_WRITE_TEXT, c->cur_off == 0, c->cur_off + n == m->len);
+    memcpy(gw->wbuf + LWS_PRE, m->data + c->cur_off, n);
+    if (lws_write(c->wsi, gw->wbuf + LWS_PRE, n, (enum lws_write_protocol)flags) < 0)
+      return -1;
+  }
   c->cur_off += n;
   c->last_progress = fleet_ws__now_ms();
   if (c->cur_off == m->len) {

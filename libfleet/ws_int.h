@@ -31,8 +31,15 @@
 #define FLEET_WS__CONTAINER(ptr, type, member) \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-/** Bytes of a message written per WRITEABLE callback (larger ones go in fragments). */
-#define FLEET_WS__CHUNK 16384u
+/**
+ * Bytes of a message written per WRITEABLE callback (larger ones go in
+ * fragments). Large enough that a batch or a snapshot of thousands of
+ * vehicles takes a few service passes, not hundreds (each pass costs a poll
+ * over every connection); what the socket does not take at once libwebsockets
+ * keeps and sends before the next WRITEABLE, so a client holds at most this
+ * much beyond its queue.
+ */
+#define FLEET_WS__CHUNK 262144u
 /** Largest listen host string (an IPv6 literal), terminator included. */
 #define FLEET_WS__HOST_MAX 64
 /** Room for a peer address, terminator included. */
@@ -47,6 +54,10 @@ typedef struct fleet_ws__msg {
   uint32_t kind;  /**< FLEET_WS__MSG_* (for the counters) */
   uint32_t items; /**< telemetry updates carried (a batch has many); 1 otherwise */
   size_t len;
+  /* Room for the frame header: a message sent in one piece is written in
+   * place, without a copy (lws_write() puts the header in front of `data`;
+   * for a message shared by clients that is the same header each time). */
+  unsigned char pre[LWS_PRE];
   char data[];
 } fleet_ws__msg_t;
 
@@ -216,6 +227,8 @@ struct fleet_ws {
   fleet_ws__alert_t *alerts;
   size_t n_alerts, cap_alerts;
   fleet_ws_response_t *finished; /**< deferred responses finished, linked by `next` */
+  int ticking;          /**< the flush tick is armed: it drains telemetry, so
+                             publishing telemetry need not wake the service thread */
 
   /* service thread */
   struct lws_context *svc_ctx;
