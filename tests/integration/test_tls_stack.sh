@@ -13,7 +13,7 @@
 # - fleetd without a client certificate: the broker refuses it and fleetd's
 #   log says a certificate is missing;
 # - fleetd with a wrong CA for InfluxDB: an error at start that says why,
-#   failed writes that say why, /readyz 503.
+#   /readyz 503 with the reason from the start, failed writes that say why.
 set -eu
 . "$(dirname "$0")/fleetd_common.sh"
 . "$IT/tls_stack.sh"
@@ -179,8 +179,8 @@ ok "fleetd without a client certificate refused: $(grep -m1 'msg="broker connect
   "$T/nocert.log" | sed 's/.*detail=//')"
 stop_fleetd nocert
 
-# A CA that did not sign influxd's certificate: an error at start, then every
-# write fails with the reason and /readyz turns 503.
+# A CA that did not sign influxd's certificate: an error at start, /readyz
+# 503 with the reason before any write, then every write fails with it.
 mkdir -p "$T/badca"
 echo secret-pass | "$FLEETCTL" user add admin --role admin --state-dir "$T/badca" >/dev/null 2>"$T/user.err" ||
   fail "fleetctl user add: $(cat "$T/user.err")"
@@ -193,21 +193,28 @@ grep 'level=error msg="InfluxDB refuses fleetd' "$T/badca.log" |
   fail "no start-up error naming the certificate problem"
 ok "wrong InfluxDB CA: $(grep -m1 'msg="InfluxDB refuses' "$T/badca.log" | sed 's/^ts=[^ ]* //')"
 bport=$(sed -n 's/.*msg="HTTP gateway listening".* port=\([0-9]*\).*/\1/p' "$T/badca.log")
+# readyz_503 WHEN: /readyz answers 503 naming the certificate problem.
+readyz_503() {
+  i=0
+  until [ "$(tls_curl -o "$T/readyz.out" -w '%{http_code}' "https://127.0.0.1:$bport/readyz")" = 503 ]; do
+    i=$((i + 1))
+    [ $i -lt $((WAIT_S * 4)) ] || fail "/readyz with a wrong InfluxDB CA ($1): $(cat "$T/readyz.out")"
+    sleep 0.25
+  done
+  grep -q 'unable to get local issuer certificate' "$T/readyz.out" ||
+    fail "/readyz 503 ($1) does not say why: $(cat "$T/readyz.out")"
+}
+readyz_503 "before any write"
+grep -q 'influx: write failed' "$T/badca.log" && fail "a write was attempted before any message"
+ok "wrong InfluxDB CA, before any write: /readyz 503 ($(cat "$T/readyz.out"))"
 "$SIM" --mqtt "$MQTT_URL" --cafile "$TLS_CA" --cert-dir "$TLS_PKI/devices" --vehicles 3 \
   --vehicle-prefix v- --interval 1 --fast --count 3 --seed 2 --quiet ||
   fail "fleet-sim (second run)"
 wait_log badca 'influx: write failed'
 grep 'influx: write failed' "$T/badca.log" | grep -q 'unable to get local issuer certificate' ||
   fail "the failed writes do not say why"
-i=0
-until [ "$(tls_curl -o "$T/readyz.out" -w '%{http_code}' "https://127.0.0.1:$bport/readyz")" = 503 ]; do
-  i=$((i + 1))
-  [ $i -lt $((WAIT_S * 4)) ] || fail "/readyz with a wrong InfluxDB CA: $(cat "$T/readyz.out")"
-  sleep 0.25
-done
-grep -q 'unable to get local issuer certificate' "$T/readyz.out" ||
-  fail "/readyz 503 does not say why: $(cat "$T/readyz.out")"
-ok "wrong InfluxDB CA: writes fail with the reason, /readyz 503 ($(cat "$T/readyz.out"))"
+readyz_503 "after failed writes"
+ok "wrong InfluxDB CA: writes fail with the reason, /readyz still 503"
 stop_fleetd badca
 
 log "$checks checks passed in $(($(date +%s) - t0)) s"
