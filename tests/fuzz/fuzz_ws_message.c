@@ -25,7 +25,8 @@
  *   D        drain the publishers' backlog (as on a wake-up)
  *   W        writeable callbacks for every client that asked (argument:
  *            rounds, a digit)
- *   T        fire the armed timers but the token expiries
+ *   T        fire the armed timers but the token expiries (argument: a digit,
+ *            seconds to pass first for the flush tick)
  *   X        fire client K's token expiry (the token is invalid: 4001)
  *   C        client K disconnects;  R  closed clients reconnect
  *   F        client K's next write fails
@@ -188,9 +189,16 @@ void lws_cancel_service(struct lws_context *context)
 
 /* ---- the clients ------------------------------------------------------------------ */
 
+/* The last state of a vehicle a client was sent (snapshot entry or update). */
+typedef struct known {
+  char id[FLEET_VEHICLE_ID_MAX + 1];
+  json_t *data;
+} known_t;
+
 typedef struct slot {
   struct lws wsi;
   fleet_ws__client_t *c; /* NULL while disconnected */
+  known_t known[MAX_VEHICLES];
 } slot_t;
 
 static const char *const viewer_allows[] = {"bus.7", "v-001", "v-003"};
@@ -221,6 +229,52 @@ static void on_log(int level, const char *message, void *userdata)
     die("log", "empty line");
 }
 
+static void forget(int k)
+{
+  for (size_t i = 0; i < MAX_VEHICLES; i++) {
+    json_decref(slots[k].known[i].data);
+    slots[k].known[i].data = NULL;
+    slots[k].known[i].id[0] = '\0';
+  }
+}
+
+/* Client `k` was sent `data` (a new reference is taken) as the state of `id`. */
+static void learn(int k, const char *id, json_t *data)
+{
+  known_t *free_slot = NULL;
+  for (size_t i = 0; i < MAX_VEHICLES; i++) {
+    known_t *e = &slots[k].known[i];
+    if (strcmp(e->id, id) == 0) {
+      json_decref(e->data);
+      e->data = json_incref(data);
+      return;
+    }
+    if (!e->id[0] && !free_slot)
+      free_slot = e;
+  }
+  if (!free_slot || strlen(id) > FLEET_VEHICLE_ID_MAX)
+    die("learn", "a client was sent more vehicles than the gateway keeps");
+  strcpy(free_slot->id, id);
+  free_slot->data = json_incref(data);
+}
+
+static const json_t *known_state(int k, const char *id)
+{
+  for (size_t i = 0; i < MAX_VEHICLES; i++)
+    if (strcmp(slots[k].known[i].id, id) == 0)
+      return slots[k].known[i].data;
+  return NULL;
+}
+
+static int subs_has(const fleet_ws__client_t *c, const char *id);
+
+/* Client `k` is subscribed to `id` now ("*" counts only for allowed vehicles). */
+static int subscribed_now(int k, const char *id)
+{
+  const fleet_ws__client_t *c = slots[k].c;
+  return c && (c->all ? allowed(k, id) : subs_has(c, id));
+}
+
 static void open_client(int k)
 {
   fleet_auth_claims_t *claims = NULL;
@@ -240,6 +294,7 @@ static void open_client(int k)
   fleet_buf_dispose(&s->wsi.out);
   memset(&s->wsi, 0, sizeof s->wsi);
   s->wsi.slot = k;
+  forget(k);
   if (fleet_ws__client_open(gw, &s->wsi, claims, token, sizeof fake - 1, "127.0.0.1") != 0)
     die("client_open", fleet_error_last());
   s->c = s->wsi.user;
@@ -259,6 +314,7 @@ static void close_client(int k)
   fleet_buf_clear(&s->wsi.out);
   s->wsi.in_msg = 0;
   s->wsi.want_write = 0;
+  forget(k);
 }
 
 /* ---- checks ---------------------------------------------------------------------- */
@@ -302,11 +358,23 @@ static void check_output(int slot, const char *msg, size_t len)
       die("snapshot without interval_ms in range or vehicles", msg);
     size_t i;
     json_t *e;
-    json_array_foreach(vs, i, e) check_vehicle_id(slot, e, "snapshot");
+    json_array_foreach(vs, i, e)
+    {
+      check_vehicle_id(slot, e, "snapshot");
+      json_t *state = json_deep_copy(e);
+      if (!state || json_object_del(state, "vehicle_id") != 0)
+        die("snapshot", "out of memory");
+      learn(slot, json_string_value(json_object_get(e, "vehicle_id")), state);
+      json_decref(state);
+    }
   } else if (strcmp(type, "telemetry_update") == 0) {
     check_vehicle_id(slot, j, "telemetry_update");
+    const char *id = json_string_value(json_object_get(j, "vehicle_id"));
     if (!json_is_object(json_object_get(j, "data")))
       die("telemetry_update without data", msg);
+    if (!subscribed_now(slot, id))
+      die("telemetry_update of a vehicle the client is not subscribed to", msg);
+    learn(slot, id, json_object_get(j, "data"));
   } else if (strcmp(type, "telemetry_batch") == 0) {
     json_t *us = json_object_get(j, "updates");
     if (!json_is_array(us) || json_array_size(us) == 0)
@@ -316,8 +384,12 @@ static void check_output(int slot, const char *msg, size_t len)
     json_array_foreach(us, i, e)
     {
       check_vehicle_id(slot, e, "telemetry_batch");
+      const char *id = json_string_value(json_object_get(e, "vehicle_id"));
       if (!json_is_object(json_object_get(e, "data")))
         die("batch update without data", msg);
+      if (!subscribed_now(slot, id))
+        die("batch update of a vehicle the client is not subscribed to", msg);
+      learn(slot, id, json_object_get(e, "data"));
     }
   } else if (strcmp(type, "alert") == 0) {
     check_vehicle_id(slot, j, "alert");
@@ -625,6 +697,10 @@ static void run_record(const char *rec, size_t len)
     break;
   }
   case 'T':
+    /* The flush tick counts time on its grid from tick_t0: moving that back by
+     * N seconds is N seconds passing for the coalescing. */
+    if (n && arg[0] >= '1' && arg[0] <= '9')
+      gw->tick_t0 -= (int64_t)(arg[0] - '0') * 1000;
     fire(0, NULL);
     break;
   case 'X':
@@ -657,10 +733,15 @@ static void run_record(const char *rec, size_t len)
   check_state();
 }
 
-/* Write everything out: timers and writeable callbacks until nothing moves. */
+/*
+ * Let time pass and write everything out: timers and writeable callbacks
+ * until nothing moves. Then every open client must hold the latest state of
+ * each vehicle it is subscribed to, and nothing must wait for it any more.
+ */
 static void quiesce(void)
 {
   for (int round = 0; round < 64; round++) {
+    gw->tick_t0 -= 2 * (int64_t)INTERVAL_MAX;
     fire(0, NULL);
     int ran = 0, wrote = 0;
     while ((ran = write_round()) != 0) {
@@ -674,8 +755,26 @@ static void quiesce(void)
   }
   for (int k = 0; k < NCLIENTS; k++) {
     fleet_ws__client_t *c = slots[k].c;
-    if (c && !c->closing && (c->q_len || c->cur || slots[k].wsi.in_msg))
+    if (!c || c->closing)
+      continue;
+    if (c->q_len || c->cur || slots[k].wsi.in_msg)
       die("quiesce", "an open client still holds replies after writing everything");
+    if (c->n_dirty || c->flushing)
+      die("quiesce", "updates still wait after their interval passed");
+    for (size_t i = 0; i < gw->n_svc; i++) {
+      const fleet_ws__vehicle_t *v = gw->svc_list[i];
+      if (!v->data || !subscribed_now(k, v->id))
+        continue;
+      json_t *want = json_loadb(v->data, v->data_len, 0, NULL);
+      const json_t *got = known_state(k, v->id);
+      if (!want || !got || !json_equal(want, got)) {
+        char d[200];
+        snprintf(d, sizeof d, "client %d was never sent the latest state of '%s'%s", k, v->id,
+                 got ? "" : " (nor any)");
+        die("quiesce", d);
+      }
+      json_decref(want);
+    }
   }
 }
 
@@ -749,7 +848,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     die("teardown", "a timer is still armed after every client closed and the feed stopped");
   fleet_ws_free(gw);
   gw = NULL;
-  for (int k = 0; k < NCLIENTS; k++)
+  for (int k = 0; k < NCLIENTS; k++) {
     fleet_buf_dispose(&slots[k].wsi.out);
+    forget(k);
+  }
   return 0;
 }
