@@ -119,19 +119,21 @@ class Stack:
         with open(self.config, "w") as f:
             json.dump(cfg, f)
         self.log_path = os.path.join(t, "fleetd.log")
-        self.fleetd = self.spawn([FLEETD, "--config", self.config], self.log_path)
+        # FLEETD_WRAPPER runs fleetd under a tool, e.g. "valgrind --error-exitcode=99".
+        wrapper = os.environ.get("FLEETD_WRAPPER", "").split()
+        self.fleetd = self.spawn(wrapper + [FLEETD, "--config", self.config], self.log_path)
         m = wait_for(lambda: re.search(r'msg="HTTP gateway listening".* port=(\d+)',
-                                       self.log()), 30, "fleetd's gateway")
+                                       self.log()), 120, "fleetd's gateway")
         self.port = int(m.group(1))
         self.base = f"https://127.0.0.1:{self.port}"
         self.ws_url = f"wss://127.0.0.1:{self.port}/ws"
         self.ctx = ssl.create_default_context(cafile=self.ca)
-        wait_for(lambda: 'msg="connected to the broker"' in self.log(), 30, "fleetd's broker")
+        wait_for(lambda: 'msg="connected to the broker"' in self.log(), 120, "fleetd's broker")
         # A small fleet, all the time; the flood test adds a bigger one.
         self.sim = self.spawn([SIM, "--mqtt", self.mqtt_url, "--vehicles", "6",
                                "--interval", "0.5", "--connections", "1", "--quiet",
                                "--duration", "600"], os.path.join(t, "sim.log"))
-        wait_for(lambda: self.vehicles(self.admin_token()) >= 6, 30, "the fleet in fleetd")
+        wait_for(lambda: self.vehicles(self.admin_token()) >= 6, 120, "the fleet in fleetd")
 
     def key_file(self, name):
         return os.path.join(self.tmp, "keys", name)
@@ -185,6 +187,10 @@ class Stack:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+    def sanitized(self):
+        with open(f"/proc/{self.fleetd.pid}/maps") as f:
+            return "libasan" in f.read()
 
     def metric(self, name):
         text = requests.get(self.base + "/metrics", verify=self.ca, timeout=10).text
@@ -1013,7 +1019,8 @@ def test_ping_floods_stay_bounded(stack):
           f"{pongs}+ control pongs; RSS {rss0} -> {s.rss_kib()} KiB")
     assert (1, b'{"type":"pong"}') in got
     assert pongs > 0
-    assert s.rss_kib() - rss0 < 32 * 1024, (rss0, s.rss_kib())
+    assert s.rss_kib() - rss0 < (32 + (256 if s.sanitized() else 0)) * 1024, \
+        (rss0, s.rss_kib())
     assert re.search(r"too slow", s.log())
     still_serves(s)
 
@@ -1149,8 +1156,11 @@ def test_slow_client_flood_stays_bounded(stack):
     wait_for(lambda: s.metric("fleetd_ws_clients") == clients0, 10, "the clients gone")
     # Each slow client may hold at most send_buffer_bytes (1 MiB) of queued
     # replies and alerts plus one coalesced position per vehicle and the frame
-    # being written; 50 of them: under 64 MiB of growth at the peak.
-    assert peak[0] - rss0 < 64 * 1024, (rss0, peak[0])
+    # being written; 50 of them: under 64 MiB of growth at the peak (measured:
+    # about 16 MiB). AddressSanitizer keeps up to 256 MiB of freed memory in
+    # quarantine, resident, on top.
+    bound = 64 * 1024 + (256 * 1024 if s.sanitized() else 0)
+    assert peak[0] - rss0 < bound, (rss0, peak[0], bound)
     # The normal client kept receiving: updates at most 3 s apart (its
     # vehicles publish every 0.5 s), pongs within a second.
     assert n >= 10 and max(gaps) < 3.0, (n, max(gaps))
