@@ -175,10 +175,11 @@ write_deploy_conf() {
       -e "s|^listener 1880 127.0.0.1\$|listener $port 127.0.0.1|" \
       "$deploy/mosquitto-tls.conf"
   } >"$dir/mosquitto.conf"
-  grep -q "^listener $tls_port 127.0.0.1\$" "$dir/mosquitto.conf" &&
-    grep -q "^listener $port 127.0.0.1\$" "$dir/mosquitto.conf" &&
-    ! grep -v '^#' "$dir/mosquitto.conf" | grep -q '[[:space:]]/mosquitto/' ||
+  if ! grep -q "^listener $tls_port 127.0.0.1\$" "$dir/mosquitto.conf" ||
+    ! grep -q "^listener $port 127.0.0.1\$" "$dir/mosquitto.conf" ||
+    grep -v '^#' "$dir/mosquitto.conf" | grep -q '[[:space:]]/mosquitto/'; then
     die "$deploy/mosquitto-tls.conf changed: cannot move its listeners and paths"
+  fi
   if [ -f "$dir/extra.conf" ]; then
     printf '\n' >>"$dir/mosquitto.conf"
     cat "$dir/extra.conf" >>"$dir/mosquitto.conf"

@@ -52,6 +52,7 @@ tls_stack_start() {
     return 1
   }
   TLS_MQTT_URL=mqtts://127.0.0.1:$(cat "$_dir/mosquitto/tls_port")
+  # shellcheck disable=SC2034 # for the scripts that source this file
   TLS_MQTT_HEALTH=$(cat "$_dir/mosquitto/url")
   TLS_INFLUX_URL=$(sh "$TLS_IT/influxd.sh" start "$_dir/influxd" \
     --https "$TLS_PKI/gateway.crt" "$TLS_PKI/gateway.key") || {
