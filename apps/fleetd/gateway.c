@@ -223,6 +223,7 @@ struct fleetd_gw {
   pthread_mutex_t qmu;
   pthread_cond_t qcv;
   job_t *head, *tail;
+  unsigned int logins_queued; /* J_LOGIN jobs queued or running */
   bool stop;
   fleet_history_t *hist; /* worker thread only */
   fleetd_dbcheck_t *dbcheck; /* do the InfluxDB databases exist (/readyz) */
@@ -305,6 +306,9 @@ static void job_free(job_t *j)
   free(j->a);
   free(j);
 }
+
+/* Logins waiting for the worker at once; more get 503 (see h_login). */
+#define LOGINS_QUEUED_MAX 8u
 
 static int defer(fleetd_gw_t *gw, job_t *j)
 {
@@ -394,6 +398,21 @@ static int h_login(fleet_ws_response_t *resp, const fleet_ws_request_t *req, voi
   }
   j->a = cr.username;
   j->b = cr.secret;
+  if (!refresh) {
+    /* A password check costs the one worker about 0.1 s and needs no token: a
+     * flood of logins would hold every history, report and alert query back. */
+    pthread_mutex_lock(&gw->qmu);
+    bool busy = gw->logins_queued >= LOGINS_QUEUED_MAX;
+    if (!busy)
+      gw->logins_queued++;
+    pthread_mutex_unlock(&gw->qmu);
+    if (busy) {
+      job_free(j);
+      fleetd_log(FLEETD_WARN, "login refused: too many at once", "component", "http", NULL);
+      fleet_ws_response_add_header(resp, "Retry-After", "1");
+      return fleet_ws_response_error(resp, 503, "busy", "too many logins at once; retry");
+    }
+  }
   return defer(gw, j);
 }
 
@@ -1487,6 +1506,11 @@ static void *worker_main(void *arg)
       }
     }
     finish(j->resp);
+    if (j->kind == J_LOGIN) {
+      pthread_mutex_lock(&gw->qmu);
+      gw->logins_queued--;
+      pthread_mutex_unlock(&gw->qmu);
+    }
     job_free(j);
   }
   return NULL;
