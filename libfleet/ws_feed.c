@@ -809,22 +809,26 @@ static void handle_subscribe(fleet_ws__client_t *c, json_t *j)
     return;
   }
   json_t *ji = json_object_get(j, "interval_ms");
+  json_int_t ms = 0;
   if (ji) {
     if (!json_is_integer(ji) || json_integer_value(ji) <= 0) {
       send_error(c, "subscribe: 'interval_ms' must be a positive integer (milliseconds)");
       return;
     }
-    json_int_t ms = json_integer_value(ji);
+    ms = json_integer_value(ji);
     if (ms < (json_int_t)gw->interval_min)
       ms = gw->interval_min;
     if (ms > (json_int_t)gw->interval_max)
       ms = gw->interval_max;
-    c->interval_ms = (unsigned int)ms;
-    c->interval_ticks = (c->interval_ms + gw->flush_ms - 1) / gw->flush_ms;
   }
   int kind = parse_vehicles(c, json_object_get(j, "vehicles"), "subscribe");
   if (kind < 0)
     return;
+  /* A refused subscribe (bad 'vehicles') changes nothing, its interval included. */
+  if (ji) {
+    c->interval_ms = (unsigned int)ms;
+    c->interval_ticks = (c->interval_ms + gw->flush_ms - 1) / gw->flush_ms;
+  }
   if (jb)
     c->batch = json_is_true(jb);
   if (kind == 1) {

@@ -487,10 +487,28 @@ static uint32_t queued_kind(const fleet_ws__client_t *c, size_t i)
   return c->q[(c->q_head + i) & (c->q_cap - 1)]->kind;
 }
 
-static void check_replies(const fleet_ws__client_t *c, size_t before, const char *text,
-                          size_t len, int binary)
+/* What a client message may change on its connection. */
+typedef struct settings {
+  unsigned int interval_ms;
+  int batch, all;
+  size_t n_subs;
+} settings_t;
+
+static settings_t settings_of(const fleet_ws__client_t *c)
+{
+  settings_t st = {c->interval_ms, c->batch, c->all, c->n_subs};
+  return st;
+}
+
+static void check_replies(const fleet_ws__client_t *c, size_t before, const settings_t *was,
+                          const char *text, size_t len, int binary)
 {
   size_t n = c->q_len - before;
+  settings_t now = settings_of(c);
+  if (n == 1 && queued_kind(c, before) == FLEET_WS__MSG_ERROR &&
+      (now.interval_ms != was->interval_ms || now.batch != was->batch || now.all != was->all ||
+       now.n_subs != was->n_subs))
+    die("replies", "a message refused with an error changed the connection's settings");
   const char *what;
   json_t *j = binary ? NULL : json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
   const char *type = json_string_value(json_object_get(j, "type"));
@@ -529,6 +547,7 @@ static void client_message(int k, const char *text, size_t len, int parts, int b
     return;
   int was_closing = c->closing;
   size_t before = c->q_len;
+  settings_t was = settings_of(c);
   /* Fragment boundaries: [0, len] whole, else thirds (no empty fragment but a lone one). */
   size_t cut[4] = {0, len / 3, 2 * len / 3, len}, ncut = 0, pts[4];
   pts[ncut++] = 0;
@@ -555,7 +574,7 @@ static void client_message(int k, const char *text, size_t len, int parts, int b
   if (len > gw->max_message && !was_closing)
     die("receive", "a message over max_message_bytes was accepted");
   if (!was_closing && !c->closing)
-    check_replies(c, before, text, len, binary);
+    check_replies(c, before, &was, text, len, binary);
 }
 
 /* ---- publishing ------------------------------------------------------------------ */
