@@ -126,7 +126,7 @@ static void *dbcheck_main(void *arg)
     bool refused = refused_404(c, seen);
     if (now >= next_ms || (refused && c->state == S_OK)) {
       pthread_mutex_unlock(&c->mu);
-      char why[sizeof c->why];
+      char why[sizeof c->why] = ""; /* check() sets it only on a problem */
       enum state st = check(c, why, sizeof why);
       pthread_mutex_lock(&c->mu);
       log_change(c, c->state, st, why);
