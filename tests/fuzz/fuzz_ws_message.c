@@ -152,12 +152,15 @@ void lws_sul_cancel(lws_sorted_usec_list_t *sul)
 
 int lws_write(struct lws *wsi, unsigned char *buf, size_t len, enum lws_write_protocol protocol)
 {
-  if (!wsi || (len && !buf))
+  if (!wsi || !buf)
     die("lws_write", "NULL argument");
   if (wsi->fail_write) {
     wsi->fail_write = 0;
     return -1;
   }
+  /* lws puts the frame header in the LWS_PRE bytes before `buf`: they must be
+   * the caller's to overwrite (ASan reports them otherwise). */
+  memset(buf - LWS_PRE, 0x5a, LWS_PRE);
   int p = (int)protocol;
   int base = p & ~LWS_WRITE_NO_FIN;
   if (base != (wsi->in_msg ? LWS_WRITE_CONTINUATION : LWS_WRITE_TEXT))
