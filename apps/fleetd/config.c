@@ -53,6 +53,12 @@ typedef struct opt {
  * fleet_influx_config_from_env() (FLEET_INFLUX_URL, _TOKEN, _TOKEN_FILE, ...);
  * they are listed here for --help and the dump only. */
 static const opt_t opts[] = {
+  STR("role", "FLEET_ROLE", role,
+      "all: ingest (+ gateway with http) | ingest: no dashboard, REST or WebSocket feed "
+      "(http serves /healthz, /readyz, /metrics) | gateway: dashboard, REST and WebSocket "
+      "feed of every vehicle, alerts from fleet/+/alerts, nothing written to InfluxDB"),
+  UINT("reload_interval_s", "FLEET_RELOAD_INTERVAL", reload_interval_s, 0, 3600,
+       "check the zones and rules files for changes this often (0: on SIGHUP only)"),
   STR("state_dir", "FLEET_STATE_DIR", state_dir,
       "ingest log, spools, dead letters, default zones and rules"),
   STR("zones_file", "FLEET_ZONES_FILE", zones_file,
@@ -94,7 +100,7 @@ static const opt_t opts[] = {
   STR("mqtt.url", "FLEET_MQTT_URL", mqtt_url, "mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"),
   STR("mqtt.client_id", "FLEET_MQTT_CLIENT_ID", client_id,
       "fixed client id of the persistent session (default fleetd, fleetd-pIofN with a "
-      "partition, fleetd-HOSTNAME with a share group)"),
+      "partition, fleetd-HOSTNAME with a share group, fleetd-gw-HOSTNAME in role gateway)"),
   STR("mqtt.username", "FLEET_MQTT_USERNAME", mqtt_username, "broker user name"),
   SECRET("mqtt.password", "FLEET_MQTT_PASSWORD", mqtt_password, "broker password"),
   SECRET_FILE("mqtt.password_file", "FLEET_MQTT_PASSWORD_FILE", mqtt_password,
@@ -214,6 +220,8 @@ static const void *cfield(const fleetd_config_t *c, const opt_t *o)
 void fleetd_config_defaults(fleetd_config_t *c)
 {
   memset(c, 0, sizeof *c);
+  snprintf(c->role, sizeof c->role, "all");
+  c->reload_interval_s = 2;
   snprintf(c->mqtt_url, sizeof c->mqtt_url, "%s", FLEET_MQTT_URL_DEFAULT);
   c->mqtt_qos = 1;
   c->mqtt_protocol = FLEET_MQTT_PROTOCOL_V311;
@@ -588,13 +596,46 @@ int fleetd_config_finish(fleetd_config_t *c, char *err, size_t errlen)
   if (c->reconnect_min_ms > c->reconnect_max_ms)
     return fail(err, errlen, "mqtt.reconnect_min_ms %u is above mqtt.reconnect_max_ms %u",
                 c->reconnect_min_ms, c->reconnect_max_ms);
+  if (strcmp(c->role, "all") == 0)
+    c->role_id = FLEETD_ROLE_ALL;
+  else if (strcmp(c->role, "ingest") == 0)
+    c->role_id = FLEETD_ROLE_INGEST;
+  else if (strcmp(c->role, "gateway") == 0)
+    c->role_id = FLEETD_ROLE_GATEWAY;
+  else
+    return fail(err, errlen, "role: '%s' is not all, ingest or gateway", c->role);
+  if (c->role_id == FLEETD_ROLE_GATEWAY) {
+    /* A gateway serves every vehicle: a shared subscription or a partition
+     * would hand it a part of them, and its clients would miss the rest. */
+    if (c->share_group[0])
+      return fail(err, errlen,
+                  "mqtt.share_group: role gateway subscribes to every vehicle; a share "
+                  "group would hand it only a part of them (the share group is for role "
+                  "ingest)");
+    if (c->partition_count > 1)
+      return fail(err, errlen,
+                  "mqtt.partition: role gateway subscribes to every vehicle; a partition "
+                  "would drop the others (partitions are for role ingest)");
+    if (!c->http[0])
+      return fail(err, errlen, "http: role gateway needs http (ADDR:PORT) to serve anything");
+  } else if (c->web_root[0] && c->role_id == FLEETD_ROLE_INGEST) {
+    return fail(err, errlen,
+                "web_root: role ingest serves no dashboard (only /healthz, /readyz and "
+                "/metrics); run role gateway or all for it");
+  }
   if (c->share_group[0] && c->partition_count > 1)
     return fail(err, errlen,
                 "mqtt.share_group and mqtt.partition exclude each other: a shared "
                 "subscription hands each instance a part of the messages, and a partition "
                 "would then drop most of that part");
   if (!c->client_id[0]) {
-    if (c->partition_count > 1)
+    if (c->role_id == FLEETD_ROLE_GATEWAY) {
+      /* Every gateway replica has its own (clean) session. */
+      char host[128] = "localhost";
+      gethostname(host, sizeof host - 1);
+      host[sizeof host - 1] = '\0';
+      snprintf(c->client_id, sizeof c->client_id, "fleetd-gw-%.100s", host);
+    } else if (c->partition_count > 1)
       snprintf(c->client_id, sizeof c->client_id, "fleetd-p%uof%u", c->partition_index,
                c->partition_count);
     else if (c->share_group[0]) {

@@ -82,7 +82,18 @@ int64_t fleetd_wall_ns(void);
 
 /* ---- configuration ---------------------------------------------------------- */
 
+/** What one process does (config `role`, docs/fleetd.md "Roles"). */
+enum fleetd_role {
+  FLEETD_ROLE_ALL = 0, /* ingest, and the gateway when `http` is set */
+  FLEETD_ROLE_INGEST,  /* ingest; `http` serves /healthz, /readyz and /metrics only */
+  FLEETD_ROLE_GATEWAY  /* the gateway of every vehicle; stores nothing in InfluxDB */
+};
+
 typedef struct fleetd_config {
+  char role[16];                 /* "all" | "ingest" | "gateway" */
+  int role_id;                   /* derived: enum fleetd_role */
+  unsigned int reload_interval_s; /* poll zones/rules files this often (0: SIGHUP only) */
+
   /* MQTT */
   char mqtt_url[FLEETD_PATH_MAX];
   char client_id[FLEETD_STR_MAX];
@@ -322,6 +333,8 @@ typedef struct fleetd_counters {
   uint64_t ticks;
   uint64_t reloads;
   uint64_t reload_failures;
+  uint64_t alerts_forwarded;  /* gateway role: alerts of fleet/+/alerts sent to clients */
+  uint64_t alerts_refused;    /* gateway role: alert messages that were not an alert object */
 } fleetd_counters_t;
 
 typedef struct fleetd fleetd_t;

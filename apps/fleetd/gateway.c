@@ -1440,10 +1440,11 @@ static int h_readyz(fleet_ws_response_t *resp, const fleet_ws_request_t *req, vo
   fleet_influx_writer_stats_t e = FLEET_INFLUX_WRITER_STATS_INIT;
   if (!fleet_mqtt_is_connected(gw->parts.mqtt))
     why = "not connected to the broker";
-  else if (!fleetd_dbcheck_ready(gw->dbcheck, db_why, sizeof db_why))
+  else if (gw->dbcheck && !fleetd_dbcheck_ready(gw->dbcheck, db_why, sizeof db_why))
     why = db_why;
-  else if (fleet_influx_writer_get_stats(&r, gw->parts.raw) || !r.healthy ||
-           fleet_influx_writer_get_stats(&e, gw->parts.events) || !e.healthy) {
+  else if (gw->parts.raw &&
+           (fleet_influx_writer_get_stats(&r, gw->parts.raw) || !r.healthy ||
+            fleet_influx_writer_get_stats(&e, gw->parts.events) || !e.healthy)) {
     /* The writer's own words: a refused write (404 until its retry after a
      * database came back, 401, ...) is not a server that does not answer. */
     const char *err = !r.healthy ? r.last_error : e.last_error;
@@ -1553,7 +1554,9 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
                NULL);
     return -1;
   }
-  if (fleetd_dbcheck_new(&gw->dbcheck, cfg, parts->raw, parts->events))
+  /* Role gateway writes nothing: its readiness does not wait for writable
+   * databases (history reads of a missing one answer empty). */
+  if (parts->raw && fleetd_dbcheck_new(&gw->dbcheck, cfg, parts->raw, parts->events))
     return -1;
   /* Comma-separated origins in the configuration. */
   char origins_buf[FLEETD_PATH_MAX];
@@ -1571,7 +1574,8 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
   wo.verifier = fleet_auth_verifier(gw->auth);
   wo.allowed_origins = norigins ? origins : NULL;
   wo.n_allowed_origins = norigins;
-  wo.static_root = cfg->web_root[0] ? cfg->web_root : NULL;
+  bool ops_only = cfg->role_id == FLEETD_ROLE_INGEST;
+  wo.static_root = cfg->web_root[0] && !ops_only ? cfg->web_root : NULL;
   wo.flush_ms = cfg->ws_flush_ms;
   wo.log_cb = ws_log;
   wo.log_level = cfg->log_level == FLEETD_DEBUG  ? FLEET_WS_LOG_DEBUG
@@ -1606,7 +1610,9 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
     {"GET", "/readyz", FLEET_WS_ROLE_PUBLIC, h_readyz},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-    if (fleet_ws_route_add(gw->ws, routes[i].method, routes[i].prefix, routes[i].role,
+    if ((!ops_only || strcmp(routes[i].prefix, "/metrics") == 0 ||
+         strcmp(routes[i].prefix, "/readyz") == 0) &&
+        fleet_ws_route_add(gw->ws, routes[i].method, routes[i].prefix, routes[i].role,
                            routes[i].cb, gw)) {
       fleetd_log(FLEETD_ERROR, "cannot add a route", "route", routes[i].prefix, "error",
                  fleet_error_last(), NULL);

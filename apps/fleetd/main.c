@@ -51,6 +51,7 @@ static void usage(FILE *out)
           "  --share-group G       subscribe through $share/G/fleet/+/telemetry\n"
           "  --stats-interval S    log every counter each S seconds (0: at exit only)\n"
           "  --http ADDR:PORT      serve the dashboard, REST API and WebSocket feed there\n"
+          "  --role ROLE           all (default) | ingest | gateway: see docs/fleetd.md\n"
           "  --set NAME=VALUE      any option of the table below\n"
           "  --check-config        print the effective configuration (secrets\n"
           "                        redacted) and exit: 0 valid, 1 invalid\n"
@@ -58,7 +59,8 @@ static void usage(FILE *out)
           "\n"
           "Signals: SIGTERM/SIGINT stop (intake first, then the tracker and the writers\n"
           "are flushed within shutdown_timeout_ms); SIGHUP reloads zones and rules (a bad\n"
-          "file keeps the current set).\n"
+          "file keeps the current set), as a change of either file seen within\n"
+          "reload_interval_s does.\n"
           "\n"
           "Configuration options (file keys are \"section\": {\"key\": ...}), with their\n"
           "environment variables:\n",
@@ -79,6 +81,7 @@ enum {
   OPT_SHARE_GROUP,
   OPT_STATS,
   OPT_HTTP,
+  OPT_ROLE,
   OPT_SET,
   OPT_CHECK,
   OPT_HELP,
@@ -105,6 +108,7 @@ int main(int argc, char **argv)
     {"share-group", required_argument, NULL, OPT_SHARE_GROUP},
     {"stats-interval", required_argument, NULL, OPT_STATS},
     {"http", required_argument, NULL, OPT_HTTP},
+    {"role", required_argument, NULL, OPT_ROLE},
     {"set", required_argument, NULL, OPT_SET},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, OPT_HELP},
@@ -141,6 +145,7 @@ int main(int argc, char **argv)
     case OPT_SHARE_GROUP: name = "mqtt.share_group"; break;
     case OPT_STATS: name = "stats_interval_s"; break;
     case OPT_HTTP: name = "http"; break;
+    case OPT_ROLE: name = "role"; break;
     case OPT_SET: {
       char *eq = strchr(optarg, '=');
       if (!eq || eq == optarg) {
@@ -217,9 +222,10 @@ int main(int argc, char **argv)
     char partition[32] = "";
     if (cfg.partition_count > 1)
       snprintf(partition, sizeof partition, "%u/%u", cfg.partition_index, cfg.partition_count);
-    fleetd_log(FLEETD_INFO, "fleetd starting", "version", FLEET_VERSION_STRING, "mqtt",
-               cfg.mqtt_url, "client_id", cfg.client_id, "influx", cfg.influx.url, "state_dir",
-               cfg.state_dir, "partition", partition, "share_group", cfg.share_group, NULL);
+    fleetd_log(FLEETD_INFO, "fleetd starting", "version", FLEET_VERSION_STRING, "role",
+               cfg.role, "mqtt", cfg.mqtt_url, "client_id", cfg.client_id, "influx",
+               cfg.influx.url, "state_dir", cfg.state_dir, "partition", partition,
+               "share_group", cfg.share_group, NULL);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -65,8 +66,20 @@ struct fleetd {
   fleet_influx_writer_t *events;
   fleet_mqtt_t *mqtt;
   fleetd_gw_t *gw; /* NULL without --http */
+  bool feed;       /* gw is there and serves the vehicles (not role ingest) */
+  bool gateway;    /* role gateway: no ingest log, no writers, alerts from MQTT */
   bool zones_from_file;
   bool rules_from_file;
+  /* What the zones and rules files were when last read, to see a change
+   * written by another replica (or by hand) on a shared volume. */
+  struct fleetd_file_id {
+    bool present;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim;
+  } zones_id, rules_id;
+  int64_t next_poll_ms;
 
   fleet_buf_t raw_buf, ev_buf, json_buf;
   uint64_t raw_pending, ev_pending; /* lines in the local buffers */
@@ -214,6 +227,8 @@ static void note_push(fleetd_t *d)
 
 static void push(fleetd_t *d)
 {
+  if (!d->raw)
+    return;
   struct {
     fleet_influx_writer_t *w;
     fleet_buf_t *b;
@@ -300,6 +315,11 @@ static int on_event(const fleet_tracker_event_t *ev, void *userdata)
   }
   if (fleetd_log_enabled(FLEETD_DEBUG))
     log_event(ev);
+  /* The gateway runs the tracker for the vehicles' status only: the ingest
+   * replicas store the events and publish the alerts, which reach the
+   * gateway through fleet/+/alerts. */
+  if (d->gateway)
+    return 0;
   switch (ev->type) {
   case FLEET_TRACKER_EVENT_HOURLY:
   case FLEET_TRACKER_EVENT_TRIP_END:
@@ -319,13 +339,13 @@ static int on_event(const fleet_tracker_event_t *ev, void *userdata)
     d->ev_pending++;
     note_buffered(d);
   }
-  if (ev->type == FLEET_TRACKER_EVENT_ALERT && (d->cfg.publish_alerts || d->gw)) {
+  if (ev->type == FLEET_TRACKER_EVENT_ALERT && (d->cfg.publish_alerts || d->feed)) {
     fleet_buf_clear(&d->json_buf);
     if (fleetd_alert_json(&d->json_buf, ev)) {
       d->c.encode_errors++;
       return 0;
     }
-    if (d->gw)
+    if (d->feed)
       fleetd_gw_alert(d->gw, ev->vehicle_id, d->json_buf.ptr, d->json_buf.len);
     if (!d->cfg.publish_alerts || !d->mqtt)
       return 0;
@@ -419,17 +439,19 @@ static void process(fleetd_t *d, uint64_t seq, const char *vehicle, const void *
            fleet_error_last());
     goto done;
   }
-  if (fleet_lp_encode_telemetry(&d->raw_buf, rec, FLEET_HISTORY_M_TELEMETRY, d->lp_tags,
-                                d->n_lp_tags)) {
-    d->c.encode_errors++;
-    reject(d, FLEETD_REJECT_OTHER, vehicle, fleet_error_last());
-    goto done;
+  if (!d->gateway) {
+    if (fleet_lp_encode_telemetry(&d->raw_buf, rec, FLEET_HISTORY_M_TELEMETRY, d->lp_tags,
+                                  d->n_lp_tags)) {
+      d->c.encode_errors++;
+      reject(d, FLEETD_REJECT_OTHER, vehicle, fleet_error_last());
+      goto done;
+    }
+    d->raw_pending++;
   }
-  d->raw_pending++;
   d->c.accepted++;
   if (seed)
     d->c.seeded++;
-  if (d->gw) {
+  if (d->feed) {
     fleet_vehicle_state_t st = FLEET_VEHICLE_STATE_INIT;
     uint32_t keys[4];
     size_t nkeys = 0;
@@ -440,18 +462,55 @@ static void process(fleetd_t *d, uint64_t seq, const char *vehicle, const void *
       fleetd_gw_telemetry(d->gw, rec, &st, keys, nkeys < 4 ? nkeys : 4);
     }
   }
-  note_buffered(d);
+  if (!d->gateway)
+    note_buffered(d);
 done:
   if (seq > d->last_seq)
     d->last_seq = seq;
 }
 
+/* Role gateway: an alert an ingest replica published. It goes to the
+ * WebSocket clients as the gateway's own alerts do; what is not an alert
+ * object of the topic's vehicle is refused, so that a device allowed to
+ * publish on its alerts topic cannot show the dashboard anything else. */
+static void forward_alert(fleetd_t *d, const fleet_mqtt_message_t *msg)
+{
+  json_error_t je;
+  json_t *a = json_loadb(msg->payload, msg->len, JSON_REJECT_DUPLICATES, &je);
+  const char *why = NULL;
+  if (!a || !json_is_object(a))
+    why = "not a JSON object";
+  else if (!json_is_string(json_object_get(a, "vehicle_id")) ||
+           strcmp(json_string_value(json_object_get(a, "vehicle_id")), msg->vehicle_id) != 0)
+    why = "vehicle_id is not the topic's";
+  else if (!json_is_string(json_object_get(a, "rule")))
+    why = "no rule";
+  json_decref(a);
+  if (why) {
+    d->c.alerts_refused++;
+    uint64_t sup;
+    if (fleetd_ratelimit_allow(&d->reject_rl, fleetd_mono_ms(), &sup))
+      fleetd_log(FLEETD_WARN, "alert message refused", "topic", msg->topic, "reason", why,
+                 NULL);
+    return;
+  }
+  d->c.alerts_forwarded++;
+  fleetd_gw_alert(d->gw, msg->vehicle_id, msg->payload, msg->len);
+}
+
 static int on_message(const fleet_mqtt_message_t *msg, void *userdata)
 {
   fleetd_t *d = userdata;
+  if (d->gateway && strcmp(msg->kind, "alerts") == 0) {
+    /* A retained alert is an old one (alerts are not published retained by
+     * fleetd): clients see it in /api/alerts, not as news. */
+    if (!msg->retained && !d->draining)
+      forward_alert(d, msg);
+    return 0;
+  }
   /* Durable first: libmosquitto has acknowledged the message already. */
   uint64_t seq = 0;
-  if (fleet_ingestlog_append(&seq, d->log, msg->topic, msg->payload, msg->len)) {
+  if (d->log && fleet_ingestlog_append(&seq, d->log, msg->topic, msg->payload, msg->len)) {
     d->c.ingest_errors++;
     seq = 0;
     uint64_t sup;
@@ -538,6 +597,8 @@ static void checkpoint_flush(fleetd_t *d, unsigned int timeout_ms)
 
 static void maybe_checkpoint(fleetd_t *d, int64_t now)
 {
+  if (!d->log)
+    return;
   if (!d->cfg.checkpoint_flush) {
     /* Hand the sync thread the newest push old enough to be on disk. */
     uint64_t target = 0;
@@ -717,25 +778,93 @@ static int load_rules(fleetd_t *d, fleet_ruleset_t **out, bool initial)
   return 0;
 }
 
+/* The identity of a file: a rename over it (the gateway's atomic writes,
+ * a ConfigMap update) changes the inode, an edit in place the size or the
+ * modification time. */
+static void file_id(struct fleetd_file_id *out, const char *path)
+{
+  struct stat st;
+  memset(out, 0, sizeof *out);
+  if (stat(path, &st) != 0)
+    return;
+  out->present = true;
+  out->dev = st.st_dev;
+  out->ino = st.st_ino;
+  out->size = st.st_size;
+  out->mtim = st.st_mtim;
+}
+
+static bool same_file_id(const struct fleetd_file_id *a, const struct fleetd_file_id *b)
+{
+  if (a->present != b->present)
+    return false;
+  return !a->present || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+                         a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec);
+}
+
+/* The identity is taken before the file is read, so that a change written
+ * while it is read is seen by the next poll. */
+static bool reload_zones(fleetd_t *d)
+{
+  file_id(&d->zones_id, d->cfg.zones_file);
+  return load_zones(d, false) == 0;
+}
+
+static bool reload_rules(fleetd_t *d)
+{
+  file_id(&d->rules_id, d->cfg.rules_file);
+  fleet_ruleset_t *rs = NULL;
+  if (load_rules(d, &rs, false))
+    return false;
+  bool ok = true;
+  if (rs && fleet_tracker_set_rules(d->tracker, rs)) {
+    fleetd_log(FLEETD_ERROR, "cannot apply the rules; keeping the current ones", "error",
+               fleet_error_last(), NULL);
+    ok = false;
+  } else if (rs && d->gw) {
+    fleetd_gw_set_rules(d->gw, rs);
+  }
+  fleet_ruleset_free(rs);
+  return ok;
+}
+
 void fleetd_reload(fleetd_t *d)
 {
   fleetd_log(FLEETD_INFO, "reloading zones and rules", NULL);
-  bool ok = load_zones(d, false) == 0;
-  fleet_ruleset_t *rs = NULL;
-  if (load_rules(d, &rs, false) == 0) {
-    if (rs && fleet_tracker_set_rules(d->tracker, rs)) {
-      fleetd_log(FLEETD_ERROR, "cannot apply the rules; keeping the current ones", "error",
-                 fleet_error_last(), NULL);
-      ok = false;
-    } else if (rs && d->gw) {
-      fleetd_gw_set_rules(d->gw, rs);
-    }
-    fleet_ruleset_free(rs);
-  } else {
+  bool ok = reload_zones(d);
+  if (!reload_rules(d))
     ok = false;
-  }
   if (d->gw)
     fleetd_gw_reload_users(d->gw);
+  d->c.reloads++;
+  if (!ok)
+    d->c.reload_failures++;
+}
+
+/* Every reload_interval_s: reload the zones or rules file that changed
+ * since it was read. With replicas on a shared state volume this is how
+ * the zones and rules one gateway stores reach every other replica. */
+static void poll_files(fleetd_t *d, int64_t now)
+{
+  if (!d->cfg.reload_interval_s || now < d->next_poll_ms)
+    return;
+  d->next_poll_ms = now + (int64_t)d->cfg.reload_interval_s * 1000;
+  struct fleetd_file_id z, r;
+  file_id(&z, d->cfg.zones_file);
+  file_id(&r, d->cfg.rules_file);
+  bool zc = !same_file_id(&z, &d->zones_id), rc = !same_file_id(&r, &d->rules_id);
+  if (!zc && !rc)
+    return;
+  bool ok = true;
+  if (zc) {
+    fleetd_log(FLEETD_INFO, "zones file changed; reloading", "file", d->cfg.zones_file, NULL);
+    ok = reload_zones(d);
+  }
+  if (rc) {
+    fleetd_log(FLEETD_INFO, "rules file changed; reloading", "file", d->cfg.rules_file, NULL);
+    if (!reload_rules(d))
+      ok = false;
+  }
   d->c.reloads++;
   if (!ok)
     d->c.reload_failures++;
@@ -828,6 +957,14 @@ static int new_mqtt(fleetd_t *d)
   o.url = c->mqtt_url;
   o.client_id = c->client_id;
   o.clean_session = 0;
+  /* A gateway needs no backlog: what happened while it was away is in
+   * InfluxDB, and the retained fixes give it every vehicle's last one. */
+  static const char *const gateway_topics[] = {FLEET_MQTT_TOPIC_TELEMETRY, "fleet/+/alerts"};
+  if (c->role_id == FLEETD_ROLE_GATEWAY) {
+    o.clean_session = 1;
+    o.topics = gateway_topics;
+    o.n_topics = 2;
+  }
   o.protocol = (int)c->mqtt_protocol;
   o.keepalive_s = c->mqtt_keepalive_s;
   o.username = c->mqtt_username[0] ? c->mqtt_username : NULL;
@@ -866,6 +1003,8 @@ static int new_mqtt(fleetd_t *d)
   return 0;
 }
 
+static int open_log(fleetd_t *d);
+
 int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
 {
   *out = NULL;
@@ -891,29 +1030,18 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
   fleet_telemetry_init(&d->rec, FLEET_TELEMETRY_VERSION);
   *out = d;
 
+  d->gateway = d->cfg.role_id == FLEETD_ROLE_GATEWAY;
   if (mkdir_p(d->cfg.state_dir)) {
     fleetd_log(FLEETD_ERROR, "cannot create the state directory", "dir", d->cfg.state_dir,
                "error", strerror(errno), NULL);
     return -1;
   }
-
-  char dir[FLEETD_PATH_MAX + 16];
-  snprintf(dir, sizeof dir, "%s/ingest", d->cfg.state_dir);
-  fleet_ingestlog_options_t lo = FLEET_INGESTLOG_OPTIONS_INIT;
-  lo.segment_bytes = d->cfg.segment_bytes;
-  lo.sync_interval_ms = 0; /* our sync thread does it, off the intake path */
-  lo.on_event = ingestlog_event;
-  if (fleet_ingestlog_open(&d->log, dir, &lo)) {
-    fleetd_log(FLEETD_ERROR, "cannot open the ingest log", "dir", dir, "error",
-               fleet_error_last(), NULL);
+  if (!d->gateway && open_log(d))
     return -1;
-  }
-  fleet_ingestlog_stats_t ls = FLEET_INGESTLOG_STATS_INIT;
-  fleet_ingestlog_get_stats(&ls, d->log);
-  atomic_store(&d->ckpt_seq, ls.checkpoint_seq);
-  d->last_seq = ls.checkpoint_seq;
-  d->ring_last_seq = ls.checkpoint_seq;
 
+  file_id(&d->zones_id, d->cfg.zones_file);
+  file_id(&d->rules_id, d->cfg.rules_file);
+  d->next_poll_ms = fleetd_mono_ms() + (int64_t)d->cfg.reload_interval_s * 1000;
   if (fleet_zoneset_new(&d->zones) || load_zones(d, true))
     return -1;
   fleet_ruleset_t *rules = NULL;
@@ -931,7 +1059,8 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
   hp.grace_s = d->cfg.hourly_grace_s;
   hp.history_hours = d->cfg.hourly_history_hours;
   hp.speed_threshold_kmh = d->cfg.trip.speed_threshold_kmh;
-  to.hourly = d->cfg.hourly ? &hp : NULL;
+  /* The gateway stores nothing: no hourly aggregates to keep. */
+  to.hourly = d->cfg.hourly && !d->gateway ? &hp : NULL;
   int rc = fleet_tracker_new(&d->tracker, &to, on_event, d);
   if (rc) {
     fleet_ruleset_free(rules);
@@ -939,8 +1068,10 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
     return -1;
   }
 
-  if (new_writer(&d->raw, d, d->cfg.influx.database, d->cfg.influx.retention_policy, "raw") ||
-      new_writer(&d->events, d, d->cfg.downsampled_db, d->cfg.downsampled_rp, "downsampled") ||
+  if ((!d->gateway &&
+       (new_writer(&d->raw, d, d->cfg.influx.database, d->cfg.influx.retention_policy, "raw") ||
+        new_writer(&d->events, d, d->cfg.downsampled_db, d->cfg.downsampled_rp,
+                   "downsampled"))) ||
       new_mqtt(d)) {
     fleet_ruleset_free(rules);
     return -1;
@@ -951,14 +1082,37 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
     rc = fleetd_gw_new(&d->gw, &d->cfg, &parts);
     if (!rc)
       rc = fleetd_gw_start(d->gw);
+    d->feed = d->cfg.role_id != FLEETD_ROLE_INGEST;
   }
   fleet_ruleset_free(rules);
   if (rc)
     return -1;
   d->next_ckpt_ms = fleetd_mono_ms() + d->cfg.checkpoint_interval_ms;
   d->last_ckpt_ms = fleetd_mono_ms();
-  if (start_sync(d))
+  if (!d->gateway && start_sync(d))
     return -1;
+  return 0;
+}
+
+/* The ingest log and its checkpoint (every role but gateway). */
+static int open_log(fleetd_t *d)
+{
+  char dir[FLEETD_PATH_MAX + 16];
+  snprintf(dir, sizeof dir, "%s/ingest", d->cfg.state_dir);
+  fleet_ingestlog_options_t lo = FLEET_INGESTLOG_OPTIONS_INIT;
+  lo.segment_bytes = d->cfg.segment_bytes;
+  lo.sync_interval_ms = 0; /* our sync thread does it, off the intake path */
+  lo.on_event = ingestlog_event;
+  if (fleet_ingestlog_open(&d->log, dir, &lo)) {
+    fleetd_log(FLEETD_ERROR, "cannot open the ingest log", "dir", dir, "error",
+               fleet_error_last(), NULL);
+    return -1;
+  }
+  fleet_ingestlog_stats_t ls = FLEET_INGESTLOG_STATS_INIT;
+  fleet_ingestlog_get_stats(&ls, d->log);
+  atomic_store(&d->ckpt_seq, ls.checkpoint_seq);
+  d->last_seq = ls.checkpoint_seq;
+  d->ring_last_seq = ls.checkpoint_seq;
   return 0;
 }
 
@@ -988,6 +1142,8 @@ static int replay_cb(const fleet_ingestlog_record_t *r, void *userdata)
 int fleetd_replay(fleetd_t *d, volatile int *stop)
 {
   d->stop = stop;
+  if (!d->log)
+    return 0;
   fleet_ingestlog_stats_t ls = FLEET_INGESTLOG_STATS_INIT;
   fleet_ingestlog_get_stats(&ls, d->log);
   if (ls.next_seq <= ls.checkpoint_seq + 1)
@@ -1075,6 +1231,7 @@ int fleetd_run(fleetd_t *d, volatile int *stop, volatile int *hup)
       *hup = 0;
       fleetd_reload(d);
     }
+    poll_files(d, now);
     if (d->gw) {
       fleet_ruleset_t *rs = fleetd_gw_take_rules(d->gw);
       if (rs && fleet_tracker_set_rules(d->tracker, rs))
