@@ -11,7 +11,9 @@
  * file defines the dozen libwebsockets functions ws_feed.c calls (they
  * resolve to these definitions before the shared library's), so a "wsi" is
  * a struct of ours that records what the gateway asks of lws and assembles
- * the frames it writes, and timers are a table fired on demand.
+ * the frames it writes, and timers are a table fired on demand. A new lws
+ * call in ws_feed.c that takes the wsi needs its stand-in here: the real one
+ * would crash on our struct at the first replay of the corpus.
  *
  * Three clients: an admin, a viewer allowed {bus.7, v-001, v-003} and a
  * viewer allowed nothing. An input is a sequence of records separated by
@@ -34,17 +36,21 @@
  * Checked all along (a failure aborts, which libFuzzer reports as a crash):
  *   - every frame written is JSON of a documented type; a client never gets
  *     a vehicle its token does not allow (updates, batches, snapshots,
- *     alerts), and errors carry a message;
+ *     alerts), updates only of vehicles it is subscribed to, and errors
+ *     carry a message;
  *   - each client message gets the documented replies: one pong per ping,
  *     one error for anything malformed, a snapshot (after any errors) for a
- *     subscribe, at most an error for an unsubscribe;
+ *     subscribe, at most an error for an unsubscribe; a message refused
+ *     with an error changes nothing (interval, batch, subscriptions);
  *   - memory stays bounded: the reply queue within alert_queue_max and
  *     send_buffer_bytes, coalescing lists within the vehicle count, the
  *     receive buffer within its cap; counters match the queues;
  *   - subscriptions are consistent both ways (client lists sorted, allowed,
  *     and mirrored in the vehicles' subscriber lists);
- *   - once written out, open clients hold no queued output; after every
- *     client closed and the feed stopped, no timer is left armed.
+ *   - once time has passed and everything is written out, open clients hold
+ *     no queued output and have been sent the latest state of every vehicle
+ *     they are subscribed to; after every client closed and the feed
+ *     stopped, no timer is left armed.
  */
 #include <stdint.h>
 #include <stdio.h>
