@@ -1385,6 +1385,9 @@ static int h_metrics(fleet_ws_response_t *resp, const fleet_ws_request_t *req, v
   }
   metric_help(b, "fleetd_alerts_published_total", "counter", "alerts published to MQTT");
   metric(b, "fleetd_alerts_published_total", NULL, c.alerts_published);
+  metric_help(b, "fleetd_alerts_forwarded_total", "counter",
+              "role gateway: alerts of fleet/+/alerts sent to the WebSocket clients");
+  metric(b, "fleetd_alerts_forwarded_total", NULL, c.alerts_forwarded);
   const struct {
     const char *tier;
     fleet_influx_writer_t *w;

@@ -1393,6 +1393,8 @@ void fleetd_log_stats(fleetd_t *d, const char *msg)
   fleetd_ll_u64(&l, "encode_errors", c->encode_errors);
   fleetd_ll_u64(&l, "alerts_published", c->alerts_published);
   fleetd_ll_u64(&l, "alert_publish_errors", c->alert_publish_errors);
+  fleetd_ll_u64(&l, "alerts_forwarded", c->alerts_forwarded);
+  fleetd_ll_u64(&l, "alerts_refused", c->alerts_refused);
   writer_stats(&l, "raw", d->raw);
   writer_stats(&l, "downsampled", d->events);
   if (d->log) {
