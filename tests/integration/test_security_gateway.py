@@ -16,6 +16,7 @@ Run with Debian's interpreter (python3-pytest, -websockets, -requests,
 -cryptography): FLEET_BUILD_DIR and FLEET_SOURCE_DIR must be set.
 """
 import asyncio
+import atexit
 import base64
 import concurrent.futures
 import hashlib
@@ -75,6 +76,7 @@ class Stack:
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="fleet-secgw.")
         self.procs = []
+        self.stopped = False
         self.mosq = os.path.join(self.tmp, "mosquitto")
         self.influx = os.path.join(self.tmp, "influxd")
 
@@ -233,6 +235,9 @@ class Stack:
                                 timeout=10, **kw)
 
     def stop(self):
+        if self.stopped:
+            return
+        self.stopped = True
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -254,6 +259,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack():
     s = Stack()
+    atexit.register(s.stop)  # also when pytest itself fails
     try:
         s.start()
         yield s
