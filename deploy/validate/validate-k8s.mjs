@@ -6,7 +6,8 @@
 //    unknown fields, so a misspelt optional field is not caught here).
 // 2. The objects fit together: selectors match pod labels, Services and
 //    PodDisruptionBudgets select a workload, StatefulSets name an existing
-//    Service, every ConfigMap, Secret and key a pod refers to exists, volume
+//    Service, every ConfigMap, Secret, PersistentVolumeClaim and key a pod
+//    refers to exists, Ingress backends name a Service and its port, volume
 //    mounts name volumes, probes and Services name container ports, every
 //    container requests CPU and memory, every object is in the namespace.
 // 3. kustomization.yaml lists existing files, and every manifest but the
@@ -15,15 +16,18 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 
 const MODELS = {
   "v1/Namespace": Namespace,
   "v1/ConfigMap": ConfigMap,
   "v1/Secret": Secret,
   "v1/Service": Service,
+  "v1/PersistentVolumeClaim": PersistentVolumeClaim,
+  "networking.k8s.io/v1/Ingress": Ingress,
   "apps/v1/Deployment": Deployment,
   "apps/v1/StatefulSet": StatefulSet,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
@@ -111,6 +115,8 @@ for (const { label, obj } of workloads) {
       problem(label, `volume ${v.name}: no ConfigMap ${v.configMap.name}`);
     if (v.secret && !find("Secret", v.secret.secretName))
       problem(label, `volume ${v.name}: no Secret ${v.secret.secretName}`);
+    if (v.persistentVolumeClaim && !find("PersistentVolumeClaim", v.persistentVolumeClaim.claimName))
+      problem(label, `volume ${v.name}: no PersistentVolumeClaim ${v.persistentVolumeClaim.claimName}`);
   }
   for (const c of tpl.spec.containers) {
     const where = `${label} container ${c.name}`;
@@ -164,6 +170,20 @@ for (const { label, obj } of byKind("Service")) {
     const ok = targets.some((w) =>
       w.obj.spec.template.spec.containers.some((c) => (c.ports ?? []).some((cp) => cp.name === p.targetPort)));
     if (!ok) problem(label, `targetPort ${p.targetPort}: no container port of that name`);
+  }
+}
+for (const { label, obj } of byKind("Ingress")) {
+  const backends = (obj.spec.rules ?? []).flatMap((r) => (r.http?.paths ?? []).map((p) => p.backend));
+  if (obj.spec.defaultBackend) backends.push(obj.spec.defaultBackend);
+  for (const b of backends) {
+    const svc = b?.service && find("Service", b.service.name);
+    if (!svc) {
+      problem(label, `backend: no Service ${b?.service?.name}`);
+      continue;
+    }
+    const port = b.service.port ?? {};
+    if (!(svc.obj.spec.ports ?? []).some((p) => (port.name ? p.name === port.name : p.port === port.number)))
+      problem(label, `backend: Service ${b.service.name} has no port ${port.name ?? port.number}`);
   }
 }
 for (const { label, obj } of byKind("PodDisruptionBudget")) {

@@ -243,9 +243,13 @@ if [ $npm_ok = 1 ]; then
   cp -r "$deploy/k8s" "$tmp/k8s-bad"
   sed -i '0,/  replicas: 3/s//  replicas: "3"/' "$tmp/k8s-bad/emqx.yaml"
   sed -i 's/key: cookie$/key: cookies/' "$tmp/k8s-bad/emqx.yaml"
+  sed -i 's/claimName: fleetd-shared$/claimName: fleetd-sharde/' "$tmp/k8s-bad/fleetd-gateway.yaml"
+  sed -i 's/^                  name: https$/                  name: wss/' "$tmp/k8s-bad/fleetd-gateway.yaml"
   out=$(node "$validate/validate-k8s.mjs" "$tmp/k8s-bad" 2>&1)
-  if grep -q 'replicas must be integer' <<<"$out" && grep -q 'has no key cookies' <<<"$out"; then
-    ok "the manifest check refuses a string replica count and a missing Secret key"
+  if grep -q 'replicas must be integer' <<<"$out" && grep -q 'has no key cookies' <<<"$out" &&
+    grep -q 'no PersistentVolumeClaim fleetd-sharde' <<<"$out" &&
+    grep -q 'Service fleetd-gateway has no port wss' <<<"$out"; then
+    ok "the manifest check refuses a string replica count, a missing Secret key, claim and Ingress backend port"
   else
     not_ok "the manifest check missed planted errors: $out"
   fi
@@ -293,6 +297,47 @@ EOF
   else
     ok "fleetd --check-config refuses a bad value"
   fi
+  # Each fleetd workload as its pod runs it: the ConfigMap, the container's
+  # own env values and its args, paths moved into $tmp; the role it must
+  # end up with.
+  mkdir -p "$tmp/web" "$tmp/shared"
+  echo '<html></html>' >"$tmp/web/index.html"
+  shared_env=()
+  for e in "${env_args[@]}"; do shared_env+=("${e//\/var\/lib\/fleetd-shared/$tmp/shared}"); done
+  for w in fleetd-ingest.yaml:StatefulSet:ingest fleetd-gateway.yaml:Deployment:gateway; do
+    IFS=: read -r file kind role <<<"$w"
+    mapfile -t spec < <("$PY" - "$deploy/k8s/$file" "$kind" <<'EOF'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == sys.argv[2]:
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        for e in c.get("env", []):
+            if "value" in e:
+                print("env\t%s=%s" % (e["name"], e["value"]))
+            else:
+                print("env\t%s=%s-0" % (e["name"], d["metadata"]["name"]))
+        for a in c.get("args", []):
+            print("arg\t%s" % a)
+EOF
+)
+    w_env=() w_args=()
+    for line in "${spec[@]}"; do
+      v=${line#*$'\t'}
+      v=${v//\/var\/lib\/fleetd-shared/$tmp/shared}
+      v=${v//\/usr\/share\/fleetd\/web/$tmp/web}
+      v=${v//\/etc\/fleetd\/gateway-tls\/tls.crt/$tmp/pki/gateway.crt}
+      v=${v//\/etc\/fleetd\/gateway-tls\/tls.key/$tmp/pki/gateway.key}
+      case $line in env*) w_env+=("$v") ;; *) w_args+=("$v") ;; esac
+    done
+    if out=$(env -i PATH="$PATH" STATE_DIRECTORY="$tmp/state" "${shared_env[@]}" "${w_env[@]}" \
+      "$fleetd" "${w_args[@]}" --check-config 2>&1) &&
+      got=$("$PY" -c 'import json, sys; print(json.loads(sys.stdin.read())["role"])' <<<"$out") &&
+      [ "$got" = "$role" ]; then
+      ok "fleetd --check-config accepts $file's $kind as its pod runs it (role $role)"
+    else
+      not_ok "fleetd --check-config on $file's $kind (role $role): $out"
+    fi
+  done
 fi
 
 # ---- systemd ----

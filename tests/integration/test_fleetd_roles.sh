@@ -9,7 +9,8 @@
 #     ingest replica; /api/vehicles lists every vehicle's last position;
 #   - a zone created through the gateway's REST API reaches the ingest
 #     replicas within reload_interval_s (geofence events in InfluxDB); a
-#     broken zones file keeps the zones; SIGHUP reloads;
+#     broken zones file keeps the zones; SIGHUP reloads; a user added to
+#     the shared state directory can log in on the gateway;
 #   - the gateway alone writes nothing to InfluxDB.
 set -eu
 . "$(dirname "$0")/fleetd_common.sh"
@@ -143,6 +144,15 @@ hub_events() {
 wait_value 1 "geofence event of the zone created on the gateway" hub_events
 wait_value "$((published + 10))" "telemetry points in InfluxDB" raw_count
 log "zone from the gateway applied by the ingest replicas"
+
+# A user added on the shared volume (fleetctl in any pod) logs in on the
+# gateway without a signal.
+echo bob-pass | "$FLEETCTL" user add bob --role viewer --state-dir "$S" >/dev/null
+login_bob() {
+  curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data '{"username":"bob","password":"bob-pass"}' "$GW/api/auth/login"
+}
+wait_value 200 "login of a user added while the gateway runs" login_bob
 
 # ---- a broken zones file keeps the zones; SIGHUP reloads ------------------------------------
 cp "$S/zones.geojson" "$T/zones.good"
