@@ -34,7 +34,7 @@ def trip_json(t):
             "end": fleet.format_time(t.end_ns), "distance_m": r(t.distance_m, 1),
             "duration_s": r(t.duration_s, 3), "moving_s": r(t.moving_s, 3),
             "idle_s": r(t.idle_s, 3), "max_speed_kmh": r(t.max_speed_kmh, 2),
-            "avg_speed_kmh": r(t.avg_speed_kmh, 2), "fuel_l": r(t.fuel_l, 3),
+            "avg_speed_kmh": r(t.avg_speed_kmh, 2), "fuel_l": r(t.fuel_l, 3) if t.fuel_source else None,
             "start_lat": r(t.start_lat, 7), "start_lng": r(t.start_lng, 7),
             "end_lat": r(t.end_lat, 7), "end_lng": r(t.end_lng, 7), "end_reason": t.end_reason,
             "fixes": t.fixes, "distance_source": t.distance_source}
