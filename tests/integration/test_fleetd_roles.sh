@@ -12,6 +12,7 @@
 #     broken zones file keeps the zones; SIGHUP reloads; a user added to
 #     the shared state directory can log in on the gateway;
 #   - the gateway alone writes nothing to InfluxDB.
+# shellcheck disable=SC2015 # "A && B || fail": fail when either is false
 set -eu
 . "$(dirname "$0")/fleetd_common.sh"
 
