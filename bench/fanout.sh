@@ -70,7 +70,7 @@ CL_PID=""
 SAMPLER_PID=""
 cleanup() {
   for p in $CL_PID $SIM_PID $FD_PID $SAMPLER_PID; do kill -KILL "$p" 2>/dev/null || true; done
-  sh "$IT/mosquitto.sh" stop "$T/mosquitto" >/dev/null 2>&1 || true
+  for m in "$T"/mosquitto*; do sh "$IT/mosquitto.sh" stop "$m" >/dev/null 2>&1 || true; done
   sh "$IT/influxd.sh" stop "$T/influxd" >/dev/null 2>&1 || true
   rm -rf "$T"
 }
@@ -178,7 +178,7 @@ stop_sim() {
 pids_file() {
   {
     echo "fleetd $FD_PID"
-    echo "mosquitto $(cat "$T/mosquitto/mosquitto.pid")"
+    echo "mosquitto $(cat "$MQTT_DIR/mosquitto.pid")"
     echo "influxd $(cat "$T/influxd/influxd.pid")"
     echo "fleet-sim $SIM_PID"
     [ -n "$CL_PID" ] && echo "client $CL_PID"
@@ -222,7 +222,8 @@ print("fleet-sim: %d generated, %d published, backlog %d messages (%.1f s of pub
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "temporary directory $T"
 echo "== setup ($(nproc) CPUs, open files $(ulimit -n), load average$(uptime | sed 's/.*load average//'))"
-MQTT_URL="mqtt://127.0.0.1:$(run sh "$IT/mosquitto.sh" start "$T/mosquitto")"
+MQTT_DIR=$T/mosquitto1
+MQTT_URL="mqtt://127.0.0.1:$(run sh "$IT/mosquitto.sh" start "$MQTT_DIR")"
 INFLUX_URL=$(run sh "$IT/influxd.sh" start "$T/influxd")
 run "$FLEETCTL" influx init --influx "$INFLUX_URL" >/dev/null
 mkdir -p "$T/fd1" "$T/fd2"
@@ -256,6 +257,12 @@ esac
 case " $PHASES " in *" 2 "*)
   echo
   echo "== 2. $P2_VEHICLES vehicles at 1 Hz: clients until p99 > ${P2_LIMIT_MS} ms (${P2_DURATION}s each)"
+  if [ -n "$P1" ]; then
+    # A broker of its own: phase 1's persistent session and leftovers would cost it CPU.
+    run sh "$IT/mosquitto.sh" stop "$MQTT_DIR" >/dev/null
+    MQTT_DIR=$T/mosquitto2
+    MQTT_URL="mqtt://127.0.0.1:$(run sh "$IT/mosquitto.sh" start "$MQTT_DIR")"
+  fi
   start_fleetd fd2 --client-id fanout-2
   TOKEN=$(run "$FLEETCTL" token bench --ttl 86400 --state-dir "$T/fd2")
   start_sim "$P2_VEHICLES" p2-

@@ -112,9 +112,10 @@
  *     Invalid UTF-8 closes with 1007.
  *   - Backpressure: the gateway writes one frame at a time per client and
  *     never blocks on a slow one. Per client it holds at most the latest
- *     position of each subscribed vehicle (a pointer to the shared state; 1
- *     bit + 4 bytes of bookkeeping per vehicle the connection has been sent,
- *     plus 8 bytes while one waits) plus a queue of alerts and replies
+ *     position of each subscribed vehicle (pointers to the shared state: per
+ *     vehicle index 1 bit + 4 bytes of bookkeeping, and room for up to 16
+ *     bytes in its lists of waiting and outgoing vehicles, kept at their
+ *     largest size) plus a queue of alerts and replies
  *     bounded by `alert_queue_max` messages and `send_buffer_bytes` bytes. A
  *     client that overflows that queue, or that has had output waiting
  *     without any progress for `stuck_timeout_ms`, is disconnected with 1008
