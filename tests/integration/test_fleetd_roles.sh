@@ -96,6 +96,14 @@ done
 wait_value 200 "gateway /readyz" curl -s -o /dev/null -w '%{http_code}' "$GW/readyz"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/zones")" = 401 ] ||
   fail "gateway REST without a token"
+# A gateway's readiness does not wait for InfluxDB (role all's would: 503
+# while it does not answer): one pointed at a port where nothing listens.
+start_fleetd gw2 --role gateway --http 127.0.0.1:0 --client-id fleetd-gw2 \
+  --influx http://127.0.0.1:1 --state-dir "$T/gw2"
+p2=$(sed -n 's/.*msg="HTTP gateway listening".* port=\([0-9]*\).*/\1/p' "$T/gw2.log" | tail -n 1)
+wait_value 200 "/readyz of a gateway without InfluxDB" \
+  curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p2/readyz"
+stop_fleetd gw2
 
 # ---- live feed, alerts from the ingest replicas, stored once ------------------------------
 alerts=$("$PY" "$IT/test_fleetd_roles.py" live "$GW" "$token" "$PUB" "$MQTT_URL" "$T/msgs.txt" \
