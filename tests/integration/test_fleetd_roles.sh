@@ -117,6 +117,11 @@ alerts_stored() {
   [ "$n" -ge 1 ] && echo 1 || echo 0
 }
 wait_value 1 "v-105's alert stored by an ingest replica" alerts_stored
+# The gateway's recent alerts (read from InfluxDB) hold it too.
+curl -s -H "Authorization: Bearer $token" "$GW/api/alerts?limit=10" >"$T/alerts.json"
+[ "$(json_get "$T/alerts.json" alerts.0.vehicle_id)" = v-105 ] &&
+  [ "$(json_get "$T/alerts.json" alerts.0.rule)" = speeding ] ||
+  fail "gateway /api/alerts: $(cat "$T/alerts.json")"
 log "stored $published points"
 
 # ---- a zone through the gateway reaches the ingest replicas ---------------------------------
