@@ -31,7 +31,8 @@
 # STORM_MAX_S (longest wait for the reconnections, 900), WS_CLIENTS (20),
 # WS_INTERVAL_MS (1000), WS_BATCH (1: "batch":true as the dashboard; 0: one
 # update a frame), WSS (0: plain WS; 1: WSS with the PKI's gateway
-# certificate), CONNECT_BURST (fleet-sim
+# certificate), MQ_EXTRA (broker settings added to the deployed ones),
+# CONNECT_BURST (fleet-sim
 # connection attempts in progress at once, 256), SAMPLE_S (5),
 # LOAD_PKI_DIR (the PKI, made once by scripts/make-pki.sh and reused:
 # ~/.cache/libfleet-load/pki), LOAD_KEEP=1 keeps the temporary directory (logs,
@@ -165,7 +166,11 @@ echo "RESULT pki: $(secs "$t0" "$(now_ms)") s for the CA, server and $DEVICES de
 # certificate required, CN = user name, the deployed ACL and CRL, persistence)
 # with paths and ports moved into $MQ; max_connections stays at its default,
 # -1 (no limit), and the harness raises `ulimit -n` to the hard limit.
+# MQ_EXTRA: broker settings added after the deployed ones (mosquitto.sh's
+# extra.conf), e.g. MQ_EXTRA='max_inflight_messages 1000'.
 MQ=$T/mosquitto
+mkdir -p "$MQ"
+[ -z "${MQ_EXTRA:-}" ] || printf '%s\n' "$MQ_EXTRA" >"$MQ/extra.conf"
 start_mosquitto() {
   run sh "$IT/mosquitto.sh" start "$MQ" --pki "$PKI" >/dev/null
   cp "$MQ/mosquitto.pid" "$T/pids/mosquitto"
@@ -211,6 +216,7 @@ ready() { [ "$(curl_fd -o /dev/null -w '%{http_code}' "$HTTP/readyz" 2>/dev/null
 metric() { curl_fd "$HTTP/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
 for _ in $(seq 600); do ready && break; sleep 0.1; done
 ready || { tail "$T/fleetd.err" >&2; die "fleetd not ready (/readyz)"; }
+[ -z "${MQ_EXTRA:-}" ] || echo "mosquitto: deployed configuration plus: $MQ_EXTRA"
 echo "mosquitto mqtts://127.0.0.1:$MQ_PORT (pid $(cat "$T/pids/mosquitto")), influxd $INFLUX_URL," \
   "fleetd $HTTP (WebSocket $scheme://127.0.0.1:$HTTP_PORT/ws)"
 
