@@ -8,26 +8,29 @@
  * armed only while updates wait) decides what goes out; a client's interval
  * is the least spacing between two updates of the same vehicle, counted in
  * ticks (interval_ticks). Each client has, per vehicle index, a bit
- * ("queued") and the tick at which the vehicle was last taken for sending
- * (`sent`, uint32, 0 = never), plus two lists: `dirty` (updated, not taken
- * yet) and `flush` (taken at a tick, being written). An update sets the bit
- * and appends the vehicle to `dirty` unless the bit is set already, in which
- * case the pending entry will carry the newer state anyway (counted as
- * coalesced). At a tick, a client that is not still writing its previous
- * flush moves every dirty vehicle whose last send is interval_ticks or more
- * ago to `flush`; the others stay dirty for a later tick. A vehicle updated
- * once therefore waits at most one tick, one updated faster than the
- * interval goes out once per interval, and vehicles never wait for each
- * other. Each flush entry is written with the vehicle's state at the moment
+ * ("queued") and the tick from which the vehicle's pending or last update is
+ * due (`sent`, uint32, 0 = never), plus two lists: `dirty` (updated, not
+ * taken yet) and `flush` (taken at a tick, being written). An update sets
+ * the bit and appends the vehicle to `dirty` unless the bit is set already,
+ * in which case the pending entry will carry the newer state anyway (counted
+ * as coalesced). A newly queued update is due at the tick it arrived, or
+ * interval_ticks after the previous one's due tick if that is later. At a
+ * tick, a client that is not still writing its previous flush moves every
+ * dirty vehicle that is due to `flush`; the others stay dirty for a later
+ * tick. A vehicle updated once therefore waits at most one tick, one updated
+ * faster than the interval goes out once per interval, and vehicles never
+ * wait for each other. Each flush entry is written with the vehicle's state at the moment
  * of writing, so the client always gets the latest. Memory per client is
  * bounded by the number of vehicles (1 bit + 4 bytes each, plus the list
  * slots of those waiting), whatever the update rate.
  *
- * Counting in ticks of a fixed grid rather than in milliseconds keeps a
- * vehicle that publishes exactly once per interval at a steady latency: with
- * millisecond stamps, a tick firing a little earlier than the previous one
- * would hold the update back by a whole tick, and every later update of that
- * vehicle too (each waits for the one before), ratcheting the latency up.
+ * The spacing is counted from due tick to due tick, not from the tick an
+ * update was taken: a vehicle that publishes exactly once per interval stays
+ * at a latency of one tick at most. Counting from the send would let every
+ * late send (a client still writing, a tick firing late, a device's jitter)
+ * hold all later updates of that vehicle back by as much, ratcheting the
+ * latency up towards a whole interval. Ticks of a fixed grid rather than
+ * milliseconds keep the comparison free of rounding.
  *
  * Messages are built once per vehicle update (or alert) and shared between
  * clients by reference count; a client's queue holds only pointers.
@@ -297,7 +300,7 @@ static void qbit_clear(fleet_ws__client_t *c, uint32_t idx)
     c->qbits[w] &= ~((uint64_t)1 << (idx % 64));
 }
 
-/* The slot of the client's last-sent tick of vehicle `idx`; NULL on ENOMEM. */
+/* The slot of the client's due tick of vehicle `idx`; NULL on ENOMEM. */
 static uint32_t *sent_slot(fleet_ws__client_t *c, uint32_t idx)
 {
   if (idx >= c->n_sent) {
@@ -362,14 +365,13 @@ static void take_due(fleet_ws__client_t *c, uint32_t tick)
   size_t keep = 0, n = 0;
   for (size_t i = 0; i < c->n_dirty; i++) {
     fleet_ws__vehicle_t *v = c->dirty[i];
-    uint32_t *last = sent_slot(c, v->idx);
-    if (last && *last && tick - *last < c->interval_ticks) {
+    uint32_t due = v->idx < c->n_sent ? c->sent[v->idx] : 0;
+    /* Signed difference: tick numbers wrap after 2^32 ticks. Without a slot
+     * (ENOMEM in mark()) due is 0: the vehicle goes out now, never lost. */
+    if (due && (int32_t)(tick - due) < 0) {
       c->dirty[keep++] = v;
       continue;
     }
-    /* Without a slot (ENOMEM) the vehicle goes out now, unthrottled: never lost. */
-    if (last)
-      *last = tick ? tick : 1;
     c->flush[n++] = v;
   }
   c->n_dirty = keep;
@@ -424,7 +426,8 @@ void fleet_ws__feed_stop(fleet_ws_t *gw)
   fleet_buf_dispose(&gw->batch);
 }
 
-static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v)
+/* Queue `v` for `c`; `tick` is the current tick (tick_at()). */
+static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v, uint32_t tick)
 {
   int r = qbit_set(c, v->idx);
   if (r == 0) {
@@ -439,19 +442,26 @@ static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v)
     return;
   }
   c->dirty[c->n_dirty++] = v;
+  uint32_t *slot = sent_slot(c, v->idx);
+  if (slot) {
+    uint32_t next = *slot + c->interval_ticks;
+    uint32_t due = *slot && (int32_t)(next - tick) > 0 ? next : tick;
+    *slot = due ? due : 1;
+  }
   arm_flush(c->gw, 0);
 }
 
 void fleet_ws__feed_vehicle_updated(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
 {
+  uint32_t tick = tick_at(gw, fleet_ws__now_ms());
   for (size_t i = 0; i < gw->n_all; i++) {
     fleet_ws__client_t *c = gw->all_clients[i];
     if (!c->closing && fleet_ws__client_allows(c, v->id))
-      mark(c, v);
+      mark(c, v, tick);
   }
   for (size_t i = 0; i < v->n_subs; i++)
     if (!v->subs[i]->closing)
-      mark(v->subs[i], v);
+      mark(v->subs[i], v, tick);
 }
 
 void fleet_ws__feed_vehicle_seen(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
