@@ -14,7 +14,8 @@
  * the bit and appends the vehicle to `dirty` unless the bit is set already,
  * in which case the pending entry will carry the newer state anyway (counted
  * as coalesced). A newly queued update is due at the tick it arrived, or
- * interval_ticks after the previous one's due tick if that is later. At a
+ * interval_ticks (less one tick of tolerance, see below) after the previous
+ * one's due tick if that is later. At a
  * tick, a client that is not still writing its previous flush moves every
  * dirty vehicle that is due to `flush`; the others stay dirty for a later
  * tick. A vehicle updated once therefore waits at most one tick, one updated
@@ -31,6 +32,13 @@
  * hold all later updates of that vehicle back by as much, ratcheting the
  * latency up towards a whole interval. Ticks of a fixed grid rather than
  * milliseconds keep the comparison free of rounding.
+ *
+ * Tolerance. With intervals of 10 ticks or more the spacing is one tick short
+ * of the interval. Strict spacing would keep a vehicle that reports exactly
+ * once per interval at whatever phase an earlier burst gave it (two updates
+ * half an interval apart, or a device emptying its queue after a reconnect):
+ * every later update would wait almost an interval, for as long as it
+ * reports. One tick less lets it catch up by a tick per interval.
  *
  * Messages are built once per vehicle update (or alert) and shared between
  * clients by reference count; a client's queue holds only pointers.
@@ -327,6 +335,17 @@ static uint32_t tick_at(const fleet_ws_t *gw, int64_t now)
   return (uint32_t)(1 + (uint64_t)(d + gw->flush_ms / 2) / gw->flush_ms);
 }
 
+/* Index of the first tick at or after `now`: the earliest an update that
+ * arrives now can be sent, hence its due tick (rounding to the nearest tick
+ * instead would make a vehicle's first spacing a tick short). */
+static uint32_t tick_next(const fleet_ws_t *gw, int64_t now)
+{
+  int64_t d = now - gw->tick_t0;
+  if (d < 0)
+    d = 0;
+  return (uint32_t)(1 + (uint64_t)(d + gw->flush_ms - 1) / gw->flush_ms);
+}
+
 static void flush_tick_cb(lws_sorted_usec_list_t *sul);
 
 /* Arm the tick at the next grid point after `after` (a tick index, 0 for none). */
@@ -426,7 +445,7 @@ void fleet_ws__feed_stop(fleet_ws_t *gw)
   fleet_buf_dispose(&gw->batch);
 }
 
-/* Queue `v` for `c`; `tick` is the current tick (tick_at()). */
+/* Queue `v` for `c`; `tick` is the next tick (tick_next()). */
 static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v, uint32_t tick)
 {
   int r = qbit_set(c, v->idx);
@@ -444,7 +463,7 @@ static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v, uint32_t tick)
   c->dirty[c->n_dirty++] = v;
   uint32_t *slot = sent_slot(c, v->idx);
   if (slot) {
-    uint32_t next = *slot + c->interval_ticks;
+    uint32_t next = *slot + c->interval_ticks - (c->interval_ticks >= 10);
     uint32_t due = *slot && (int32_t)(next - tick) > 0 ? next : tick;
     *slot = due ? due : 1;
   }
@@ -453,7 +472,7 @@ static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v, uint32_t tick)
 
 void fleet_ws__feed_vehicle_updated(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
 {
-  uint32_t tick = tick_at(gw, fleet_ws__now_ms());
+  uint32_t tick = tick_next(gw, fleet_ws__now_ms());
   for (size_t i = 0; i < gw->n_all; i++) {
     fleet_ws__client_t *c = gw->all_clients[i];
     if (!c->closing && fleet_ws__client_allows(c, v->id))

@@ -98,9 +98,13 @@
  *     it), a vehicle updated faster than the interval reaches it once per
  *     interval with its latest state, and vehicles never wait for each
  *     other. The interval is counted in ticks, rounded up (1000 ms at a 50
- *     ms tick: 20 ticks), so two updates of one vehicle leave at least
- *     ceil(interval_ms / flush_ms) ticks apart; on the wire that is the
- *     interval give or take the timer's jitter of a few ms. A connection
+ *     ms tick: 20 ticks), and from one update's due tick to the next, not
+ *     from when it was written: a late write does not delay later updates.
+ *     Two updates of one vehicle are due at least ceil(interval_ms /
+ *     flush_ms) ticks apart, one tick less when that is 10 ticks or more:
+ *     the tolerance lets a vehicle reporting exactly once per interval catch
+ *     up after a burst instead of staying an interval late (1000 ms at 50 ms
+ *     ticks: at least 950 ms apart). A connection
  *     still writing the previous tick's updates skips ticks until it is done
  *     (its updates coalesce meanwhile). Alerts follow the subscriptions too:
  *     a connection gets the alerts of the vehicles it is subscribed to, at

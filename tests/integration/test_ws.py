@@ -618,6 +618,58 @@ def test_vehicles_do_not_wait_for_each_other(srv):
     assert 0.85 <= t4 - t1 <= 1.4, t4 - t1
 
 
+def test_a_vehicle_catches_up_after_a_burst(srv):
+    """Interval 500 ms (10 ticks of 50 ms). Two updates 0.25 s apart put the
+    vehicle's next due time half an interval ahead of its reports; reporting
+    exactly every 0.5 s afterwards, strict spacing would keep each update about
+    0.4 s late for good. With one tick of tolerance it catches up by 50 ms per
+    interval: after 12 reports it is back to about one tick."""
+    period = 0.5
+    published = {}
+
+    def producer():
+        sess = requests.Session()
+        start = time.monotonic()
+        times = [0.0, 0.25] + [0.55 + period * k for k in range(13)]
+        for i, at in enumerate(times):
+            delay = start + at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            rec = {"v": 1, "vehicle_id": "v-burst", "ts": "2026-05-21T10:00:00Z",
+                   "lat": 10.0, "lng": 20.0, "speed": i}
+            published[i] = time.monotonic()
+            r = sess.post(srv.base + "/api/publish/telemetry", data=json.dumps(rec),
+                          headers=srv.auth(), timeout=5)
+            assert r.status_code == 204
+
+    async def go():
+        async with connect(srv) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-burst"],
+                                      "interval_ms": 500}))
+            assert (await recv_json(ws))["type"] == "snapshot"
+            t = threading.Thread(target=producer)
+            t.start()
+            got = {}
+            try:
+                t_end = time.monotonic() + 9.0
+                while time.monotonic() < t_end and 14 not in got:
+                    try:
+                        m = await recv_json(ws, t_end - time.monotonic())
+                    except (asyncio.TimeoutError, TimeoutError):
+                        break
+                    got[m["data"]["speed"]] = time.monotonic()
+            finally:
+                t.join()
+            return got
+    got = run(go())
+    late = {i: got[i] - published[i] for i in got if i in published}
+    assert 14 in late, late
+    # Right after the burst the reports wait (their due time is ahead of them)...
+    assert late[2] > 0.2, late
+    # ...and they have caught up by the end (strict spacing: about 0.4 s each).
+    assert all(late[i] < 0.2 for i in (12, 13, 14)), late
+
+
 def test_batch_frames(srv):
     async def go():
         async with connect(srv) as ws:
