@@ -14,55 +14,8 @@ mkdir "$sd"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
-failures=0
-checks=0
-
-# run CMD... : runs it with stdin from $tmp/in (empty unless set), keeps stdout,
-# stderr and the exit status.
-run() {
-  [ -f "$tmp/in" ] || : >"$tmp/in"
-  set +e
-  "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  set -e
-  rm -f "$tmp/in"
-  what="$*"
-}
-
-fail() {
-  echo "FAIL: $what: $1" >&2
-  failures=$((failures + 1))
-}
-
-expect_rc() {
-  checks=$((checks + 1))
-  [ "$rc" -eq "$1" ] || { fail "exit status $rc, expected $1"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-expect_file() {
-  checks=$((checks + 1))
-  cat >"$tmp/want"
-  diff -u "$tmp/want" "$1" >"$tmp/diff" || { fail "unexpected $2"; sed 's/^/  /' "$tmp/diff" >&2; }
-}
-expect_stdout() { expect_file "$tmp/out" stdout; }
-expect_stderr() { expect_file "$tmp/err" stderr; }
-
-expect_stderr_has() {
-  checks=$((checks + 1))
-  grep -qF -- "$1" "$tmp/err" || { fail "stderr lacks '$1'"; sed 's/^/  stderr: /' "$tmp/err" >&2; }
-}
-
-expect_stdout_has() {
-  checks=$((checks + 1))
-  grep -qF -- "$1" "$tmp/out" || { fail "stdout lacks '$1'"; sed 's/^/  stdout: /' "$tmp/out" >&2; }
-}
-
-expect_true() {
-  checks=$((checks + 1))
-  "$@" || fail "check failed: $*"
-}
-
-input() { printf "$1" >"$tmp/in"; }
+# run, input, fail and the expect_* checks.
+. "$(dirname "$0")/lib.sh"
 
 mode_of() { stat -c %a "$1"; }
 
