@@ -12,6 +12,7 @@ packages=(
   libwebsockets-dev libjwt-dev libssl-dev libcrypt-dev openssl
   clang libclang-rt-14-dev
   swig python3 python3-dev python3-pytest python3-websockets python3-requests
+  python3-cryptography
   curl valgrind abigail-tools procps
   chromium chromium-driver
   docker-compose yamllint logrotate
