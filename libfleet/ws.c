@@ -1010,6 +1010,13 @@ int fleet_ws_start(fleet_ws_t *gw)
   gw->protocols[0].name = "fleet";
   gw->protocols[0].callback = fleet_ws__callback;
   gw->protocols[0].rx_buffer_size = 4096;
+  /*
+   * Without it lws 4.1 caps every send() at rx_buffer_size: a 120 KiB batch
+   * frame went out in thirty 4 KiB sends, each after another poll, and the
+   * kernel's per-send cost was most of the gateway's CPU. A whole chunk plus
+   * the largest frame header now goes to the socket in one send().
+   */
+  gw->protocols[0].tx_packet_size = FLEET_WS__CHUNK + 16;
 
   lwslog_register(gw);
   struct lws_context_creation_info info;
