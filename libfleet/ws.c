@@ -92,7 +92,7 @@ fleet_ws__msg_t *fleet_ws__msg_new(uint32_t kind, const char *data, size_t len)
   m->kind = kind;
   m->items = 1;
   m->len = len;
-  if (len)
+  if (data && len)
     memcpy(m->data, data, len);
   m->data[len] = '\0';
   return m;
@@ -1116,7 +1116,7 @@ int fleet_ws_stats(fleet_ws_stats_t *out, const fleet_ws_t *cgw)
 {
   if (!out || !cgw)
     return fleet_error__set(FLEET_EINVAL, "stats: NULL argument");
-  if (out->version != FLEET_WS_STATS_VERSION)
+  if (out->version < 1 || out->version > FLEET_WS_STATS_VERSION)
     return fleet_error__set(FLEET_EVERSION, "fleet_ws_stats_t version %u is not supported",
                             out->version);
   fleet_ws_t *gw = (fleet_ws_t *)cgw;
@@ -1148,6 +1148,10 @@ int fleet_ws_stats(fleet_ws_stats_t *out, const fleet_ws_t *cgw)
   out->publish_refused = LOAD(publish_refused);
   out->vehicles = LOAD(vehicles);
   out->queued_bytes = LOAD(queued_bytes);
+  if (out->version >= 2) {
+    out->batches_built = LOAD(batches_built);
+    out->batches_shared = LOAD(batches_shared);
+  }
 #undef LOAD
   return 0;
 }

@@ -442,7 +442,12 @@ void fleet_ws__feed_stop(fleet_ws_t *gw)
   pthread_mutex_lock(&gw->lock);
   gw->ticking = 0;
   pthread_mutex_unlock(&gw->lock);
-  fleet_buf_dispose(&gw->batch);
+  fleet_ws__msg_unref(gw->batch_msg);
+  gw->batch_msg = NULL;
+  free(gw->batch_key);
+  free(gw->batch_sel);
+  gw->batch_key = gw->batch_sel = NULL;
+  gw->n_batch_key = gw->cap_batch_key = gw->cap_batch_sel = 0;
 }
 
 /* Queue `v` for `c`; `tick` is the next tick (tick_next()). */
@@ -529,62 +534,108 @@ static fleet_ws__msg_t *vehicle_msg(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
   return m;
 }
 
+static const char batch_head[] = "{\"type\":\"telemetry_batch\",\"updates\":[";
+static const char batch_item_head[] = "{\"vehicle_id\":\"";
+static const char batch_item_mid[] = "\",\"data\":";
+
+/* Bytes of one update in a batch frame: a comma or the head, then the item. */
+static size_t batch_item_len(const fleet_ws__vehicle_t *v, uint32_t items)
+{
+  return (items ? 1 : sizeof batch_head - 1) + sizeof batch_item_head - 1 + strlen(v->id) +
+         sizeof batch_item_mid - 1 + v->data_len + 1;
+}
+
+/* Write the frame of the `n` updates in gw->batch_sel into a new message. */
+static fleet_ws__msg_t *batch_build(fleet_ws_t *gw, uint32_t n, size_t len)
+{
+  fleet_ws__msg_t *m = fleet_ws__msg_new(FLEET_WS__MSG_TELEMETRY, NULL, len);
+  if (!m)
+    return NULL;
+  char *p = m->data;
+#define PUT(src, k) (memcpy(p, (src), (k)), p += (k))
+  for (uint32_t i = 0; i < n; i++) {
+    const fleet_ws__vehicle_t *v = gw->batch_sel[i].v;
+    if (i)
+      *p++ = ',';
+    else
+      PUT(batch_head, sizeof batch_head - 1);
+    PUT(batch_item_head, sizeof batch_item_head - 1);
+    PUT(v->id, strlen(v->id));
+    PUT(batch_item_mid, sizeof batch_item_mid - 1);
+    PUT(v->data, v->data_len);
+    *p++ = '}';
+  }
+  PUT("]}", 2);
+#undef PUT
+  m->items = n;
+  return m;
+}
+
 /*
  * The next telemetry_batch frame of the flush in progress: up to
  * FLEET_WS__BATCH_ITEMS updates, closed once past FLEET_WS__BATCH_BYTES.
+ * When the updates are those of the last frame built (the same vehicles in
+ * the same order, each at the same seq), that frame is shared.
  * NULL when the flush has nothing left to send (or on ENOMEM, logged: the
  * rest of this flush is skipped, the next updates go out normally).
  */
 static fleet_ws__msg_t *batch_msg(fleet_ws__client_t *c)
 {
   fleet_ws_t *gw = c->gw;
-  fleet_buf_t *b = &gw->batch;
-  static const char head[] = "{\"type\":\"telemetry_batch\",\"updates\":[";
+  if (gw->cap_batch_sel < FLEET_WS__BATCH_ITEMS) {
+    fleet_ws__batch_item_t *sel = malloc(FLEET_WS__BATCH_ITEMS * sizeof *sel);
+    if (!sel)
+      goto oom;
+    free(gw->batch_sel);
+    gw->batch_sel = sel;
+    gw->cap_batch_sel = FLEET_WS__BATCH_ITEMS;
+  }
   uint32_t items = 0;
-  int rc = 0;
-  b->len = 0;
+  size_t len = 2; /* "]}" */
+  int same = gw->batch_msg != NULL;
   while (c->flush_pos < c->n_flush && items < FLEET_WS__BATCH_ITEMS &&
-         b->len < FLEET_WS__BATCH_BYTES) {
+         len < FLEET_WS__BATCH_BYTES) {
     fleet_ws__vehicle_t *v = c->flush[c->flush_pos++];
     qbit_clear(c, v->idx);
     if (!v->data || !subscribed(c, v))
       continue;
-    size_t idlen = strlen(v->id);
-    rc = fleet_buf_reserve(b, sizeof head + idlen + v->data_len + 32);
-    if (rc)
-      break;
-    if (!items)
-      rc = fleet_buf_append(b, head, sizeof head - 1);
-    else
-      rc = fleet_buf__putc(b, ',');
-    if (!rc)
-      rc = fleet_buf_append(b, "{\"vehicle_id\":\"", 15);
-    if (!rc)
-      rc = fleet_buf_append(b, v->id, idlen);
-    if (!rc)
-      rc = fleet_buf_append(b, "\",\"data\":", 9);
-    if (!rc)
-      rc = fleet_buf_append(b, v->data, v->data_len);
-    if (!rc)
-      rc = fleet_buf__putc(b, '}');
-    if (rc)
-      break;
+    if (same && (items >= gw->n_batch_key || gw->batch_key[items].v != v ||
+                 gw->batch_key[items].seq != v->seq))
+      same = 0;
+    gw->batch_sel[items].v = v;
+    gw->batch_sel[items].seq = v->seq;
+    len += batch_item_len(v, items);
     items++;
   }
-  if (!rc && items)
-    rc = fleet_buf__puts(b, "]}");
-  fleet_ws__msg_t *m = NULL;
-  if (!rc && items && (m = fleet_ws__msg_new(FLEET_WS__MSG_TELEMETRY, b->ptr, b->len)) != NULL)
-    m->items = items;
-  if (rc || (items && !m)) {
-    fleet_ws__log(gw, FLEET_WS_LOG_ERROR, "ws: %s: out of memory building a batch", c->peer);
-    while (c->flush_pos < c->n_flush)
-      qbit_clear(c, c->flush[c->flush_pos++]->idx);
+  if (!items)
+    return NULL;
+  if (same && items == gw->n_batch_key) {
+    gw->batch_msg->refs++;
+    FLEET_WS__INC(gw, st_batches_shared);
+    return gw->batch_msg;
   }
-  /* One large batch must not keep megabytes of scratch for good. */
-  if (b->cap > 4 * (size_t)FLEET_WS__BATCH_BYTES)
-    fleet_buf_dispose(b);
+  fleet_ws__msg_t *m = batch_build(gw, items, len);
+  if (!m)
+    goto oom;
+  FLEET_WS__INC(gw, st_batches_built);
+  /* Keep it, and what it carries, for the next client. */
+  fleet_ws__msg_unref(gw->batch_msg);
+  gw->batch_msg = m;
+  m->refs++;
+  fleet_ws__batch_item_t *t = gw->batch_key;
+  size_t tcap = gw->cap_batch_key;
+  gw->batch_key = gw->batch_sel;
+  gw->cap_batch_key = gw->cap_batch_sel;
+  gw->n_batch_key = items;
+  gw->batch_sel = t;
+  gw->cap_batch_sel = tcap;
   return m;
+
+oom:
+  fleet_ws__log(gw, FLEET_WS_LOG_ERROR, "ws: %s: out of memory building a batch", c->peer);
+  while (c->flush_pos < c->n_flush)
+    qbit_clear(c, c->flush[c->flush_pos++]->idx);
+  return NULL;
 }
 
 /* The next message to write: queued ones first, then the flush in progress. */

@@ -94,6 +94,12 @@ typedef struct fleet_ws__vehicle {
   size_t n_subs, cap_subs;
 } fleet_ws__vehicle_t;
 
+/** One update of a telemetry_batch frame: the vehicle and the seq of its data. */
+typedef struct fleet_ws__batch_item {
+  const fleet_ws__vehicle_t *v;
+  uint64_t seq;
+} fleet_ws__batch_item_t;
+
 /** An alert waiting for the service thread. */
 typedef struct fleet_ws__alert {
   fleet_ws__vehicle_t *v;
@@ -244,7 +250,15 @@ struct fleet_ws {
   lws_sorted_usec_list_t sul_flush; /**< the flush tick, armed while updates wait */
   int flush_armed;
   int64_t tick_t0;      /**< monotonic ms of tick 1 */
-  fleet_buf_t batch;    /**< scratch for building telemetry_batch frames */
+  /*
+   * The last telemetry_batch built and the updates it carries (vehicle and
+   * seq, in order). Clients whose flush selects the same updates, as every
+   * client subscribed to the same vehicles at the same interval does, share
+   * the frame instead of building their own copy.
+   */
+  fleet_ws__msg_t *batch_msg;
+  fleet_ws__batch_item_t *batch_key, *batch_sel;
+  size_t n_batch_key, cap_batch_key, cap_batch_sel;
 
   /* counters (relaxed atomics) */
   atomic_uint_fast64_t st_clients, st_connections, st_disconnects, st_auth_failures,
@@ -253,7 +267,7 @@ struct fleet_ws {
       st_messages_received, st_slow_disconnects, st_oversize_closes, st_expired_closes,
       st_http_requests, st_http_4xx, st_http_5xx, st_handler_errors, st_static_served,
       st_telemetry_published, st_telemetry_stale, st_alerts_published, st_publish_refused,
-      st_vehicles, st_queued_bytes;
+      st_vehicles, st_queued_bytes, st_batches_built, st_batches_shared;
 };
 
 #define FLEET_WS__INC(gw, name) atomic_fetch_add_explicit(&(gw)->name, 1, memory_order_relaxed)
@@ -310,7 +324,10 @@ int fleet_ws__render_alert(fleet_buf_t *out, const char *vehicle_id, const char 
  */
 void fleet_ws__drain(fleet_ws_t *gw);
 
-/** A new shared message holding a copy of `len` bytes; NULL on ENOMEM. */
+/**
+ * A new shared message of `len` bytes, a copy of `data`, or left for the
+ * caller to fill when `data` is NULL (terminated either way); NULL on ENOMEM.
+ */
 fleet_ws__msg_t *fleet_ws__msg_new(uint32_t kind, const char *data, size_t len);
 /** Drop a reference (NULL-safe). */
 void fleet_ws__msg_unref(fleet_ws__msg_t *m);

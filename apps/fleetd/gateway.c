@@ -1428,6 +1428,8 @@ static int h_metrics(fleet_ws_response_t *resp, const fleet_ws_request_t *req, v
     metric(b, "fleetd_ws_clients", NULL, ws.clients);
     metric(b, "fleetd_ws_messages_sent_total", NULL, ws.messages_sent);
     metric(b, "fleetd_ws_slow_disconnects_total", NULL, ws.slow_disconnects);
+    metric(b, "fleetd_ws_batches_built_total", NULL, ws.batches_built);
+    metric(b, "fleetd_ws_batches_shared_total", NULL, ws.batches_shared);
     metric(b, "fleetd_http_requests_total", NULL, ws.http_requests);
   }
   return 0;

@@ -2874,7 +2874,9 @@ static const fpy_field fpy_ws_stats_fields[] = {
     FPY_FIELD(fleet_ws_stats_t, alerts_published, FPY_F_U64),
     FPY_FIELD(fleet_ws_stats_t, publish_refused, FPY_F_U64),
     FPY_FIELD(fleet_ws_stats_t, vehicles, FPY_F_U64),
-    FPY_FIELD(fleet_ws_stats_t, queued_bytes, FPY_F_U64)};
+    FPY_FIELD(fleet_ws_stats_t, queued_bytes, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, batches_built, FPY_F_U64),
+    FPY_FIELD(fleet_ws_stats_t, batches_shared, FPY_F_U64)};
 static const fpy_struct fpy_ws_stats =
     FPY_STRUCT("gateway stats", fpy_ws_stats_fields, fleet_ws_stats_t, -1);
 

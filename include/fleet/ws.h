@@ -629,8 +629,11 @@ FLEET_API int fleet_ws_publish_alert(fleet_ws_t *gw, const char *vehicle_id, con
 /* Counters                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/** Version of fleet_ws_stats_t this header describes. */
-#define FLEET_WS_STATS_VERSION 1
+/**
+ * Version of fleet_ws_stats_t this header describes. Version 1 ends at
+ * `queued_bytes`; version 2 adds `batches_built` and `batches_shared`.
+ */
+#define FLEET_WS_STATS_VERSION 2
 
 /**
  * Counters since fleet_ws_new() (gauges marked as such). Plain data owned by
@@ -666,14 +669,20 @@ typedef struct fleet_ws_stats {
   uint64_t publish_refused;     /**< publish calls refused with FLEET_EFULL */
   uint64_t vehicles;            /**< gauge: vehicles with a last-known state */
   uint64_t queued_bytes;        /**< gauge: bytes waiting in client queues */
+  /* version 2 */
+  uint64_t batches_built;       /**< telemetry_batch frames built */
+  uint64_t batches_shared;      /**< telemetry_batch frames a client got as built for
+                                     another client (the same updates), not built again */
 } fleet_ws_stats_t;
 
 #define FLEET_WS_STATS_INIT                                                             \
   {FLEET_WS_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-   0, 0, 0, 0, 0, 0}
+   0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
- * Copy the counters into `out` (whose `version` the caller set). Any thread.
+ * Copy the counters into `out` (whose `version` the caller set: 1 or 2; a
+ * version 1 struct ends before `batches_built`, which is then not written).
+ * Any thread.
  * @return 0, FLEET_EINVAL or FLEET_EVERSION.
  */
 FLEET_API int fleet_ws_stats(fleet_ws_stats_t *out, const fleet_ws_t *gw);

@@ -704,6 +704,55 @@ def test_batch_frames(srv):
         ("telemetry_update", "v-b1", 20)
 
 
+def test_batch_frames_are_shared(srv):
+    """Clients with the same subscription get the one frame built for the first of
+    them; a client subscribed to other vehicles gets its own, with only its vehicles."""
+    ids = [f"v-share{i}" for i in range(40)]
+
+    async def go():
+        socks = [await connect(srv) for _ in range(4)]
+        try:
+            for ws in socks[:3]:
+                await ws.send(json.dumps({"type": "subscribe", "vehicles": ids,
+                                          "interval_ms": 1000, "batch": True}))
+                assert (await recv_json(ws))["type"] == "snapshot"
+            await socks[3].send(json.dumps({"type": "subscribe", "vehicles": ids[:5],
+                                            "interval_ms": 1000, "batch": True}))
+            assert (await recv_json(socks[3]))["type"] == "snapshot"
+            st0 = srv.stats()
+            for i, v in enumerate(ids):
+                publish(srv, v, 1.0 + i / 1000, 2.0, speed=i)
+            got = []
+            for k, ws in enumerate(socks):
+                want = len(ids) if k < 3 else 5
+                frames = []
+                seen = {}
+                while len(seen) < want:
+                    m = await recv_json(ws, 5)
+                    assert m["type"] == "telemetry_batch", m
+                    frames.append(m)
+                    for u in m["updates"]:
+                        seen[u["vehicle_id"]] = u["data"]["speed"]
+                got.append((frames, seen))
+            return st0, got, srv.stats()
+        finally:
+            for ws in socks:
+                await ws.close()
+    st0, got, st1 = run(go())
+    for frames, seen in got[:3]:
+        assert seen == {v: i for i, v in enumerate(ids)}
+    # The fourth client never gets a frame built for the others.
+    assert got[3][1] == {v: i for i, v in enumerate(ids[:5])}
+    built = st1["batches_built"] - st0["batches_built"]
+    shared = st1["batches_shared"] - st0["batches_shared"]
+    frames = sum(len(f) for f, _ in got)
+    assert built + shared == frames, (built, shared, frames)
+    # Each tick the three same subscriptions select the same updates: one of
+    # them builds the frame, the others share it (two per frame when they are
+    # written one after the other, at least one when the fourth comes between).
+    assert shared >= len(got[0][0]), (built, shared, [len(f) for f, _ in got])
+
+
 def test_alerts_immediate_and_complete(srv):
     async def go():
         async with connect(srv) as ws:

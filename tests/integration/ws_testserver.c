@@ -153,6 +153,7 @@ static int on_stats(fleet_ws_response_t *resp, const fleet_ws_request_t *req, vo
   F(slow_disconnects); F(oversize_closes); F(expired_closes); F(http_requests);
   F(http_4xx); F(http_5xx); F(handler_errors); F(static_served); F(telemetry_published);
   F(telemetry_stale); F(alerts_published); F(publish_refused); F(vehicles); F(queued_bytes);
+  F(batches_built); F(batches_shared);
 #undef F
   return json_reply(resp, j);
 }

@@ -671,6 +671,17 @@ static void test_publish_while_stopped(void **state)
   assert_int_equal(fleet_ws_stats(&bad, gw), FLEET_EVERSION);
   assert_int_equal(fleet_ws_stats(NULL, gw), FLEET_EINVAL);
   assert_int_equal(fleet_ws_stats(&bad, NULL), FLEET_EINVAL);
+  bad.version = 0;
+  assert_int_equal(fleet_ws_stats(&bad, gw), FLEET_EVERSION);
+  /* A version 1 caller's struct ends before batches_built: nothing is written there. */
+  fleet_ws_stats_t v1 = FLEET_WS_STATS_INIT;
+  v1.version = 1;
+  v1.batches_built = v1.batches_shared = 0xdeadbeef;
+  v1.telemetry_published = 77;
+  assert_int_equal(fleet_ws_stats(&v1, gw), 0);
+  assert_int_equal(v1.telemetry_published, 3); /* two records and a state */
+  assert_int_equal(v1.batches_built, 0xdeadbeef);
+  assert_int_equal(v1.batches_shared, 0xdeadbeef);
 
   /* Starting serves what was published before (applied on the first drain). */
   assert_int_equal(fleet_ws_start(gw), 0);
