@@ -22,8 +22,11 @@
  * and updates received, updates/s, latency p50/p90/p99/p99.9/max (from a
  * histogram of 0.1 ms bins up to 10 s, then 1 ms bins up to 120 s) and this
  * process's own CPU over the measured window: a load client near 100 % of a
- * core is the bottleneck and its figures are not the server's. --report
- * writes the same as JSON. Exit status 0, or 1 when a client could not
+ * core is the bottleneck and its figures are not the server's; then the
+ * seconds of the window (by time of receipt) in which some update took over
+ * 250 ms, with that second's largest latency: a tail spread over the run is
+ * load, a few seconds of it are a stall. --report writes the same as JSON
+ * (per_second: updates, max_ms and slow for every second). Exit status 0, or 1 when a client could not
  * connect or was dropped before the end (2 for usage errors).
  *
  * Why not libwebsockets' client: its receive path parses frames a byte at a
@@ -119,6 +122,12 @@ typedef struct bench {
   uint64_t bytes;
   uint64_t *hist;
   double max_ms;
+  /* per second of the measured window (receipt time): updates, largest
+   * latency, updates over SLOW_MS; shows whether a tail is spread or bursts */
+  int64_t t_measure_wall_ns;
+  size_t n_secs;
+  uint64_t *sec_n, *sec_slow;
+  double *sec_max;
   int64_t conn_t0_ms, conn_t1_ms;
 } bench_t;
 
@@ -201,12 +210,23 @@ static int parse_ts(int64_t *out, const char *s, const char *end)
   return 0;
 }
 
-static void hist_add(double ms)
+/* The latency in the per-second figures counted as slow (the target's bound). */
+#define SLOW_MS 250.0
+
+static void hist_add(double ms, int64_t now_ns)
 {
   if (ms < 0)
     ms = 0; /* ts has millisecond precision: receipt can read up to 1 ms "before" it */
   if (ms > B.max_ms)
     B.max_ms = ms;
+  int64_t sec = (now_ns - B.t_measure_wall_ns) / 1000000000;
+  if (sec >= 0 && (size_t)sec < B.n_secs) {
+    B.sec_n[sec]++;
+    if (ms > B.sec_max[sec])
+      B.sec_max[sec] = ms;
+    if (ms > SLOW_MS)
+      B.sec_slow[sec]++;
+  }
   size_t bin;
   if (ms < 10000.0)
     bin = (size_t)(ms * 10.0);
@@ -290,7 +310,7 @@ static void on_message(const char *m, size_t len)
     B.updates++;
     if (parse_ts(&ts, q, qe) == 0) {
       if (B.measuring)
-        hist_add((double)(now - ts) / 1e6);
+        hist_add((double)(now - ts) / 1e6, now);
     } else {
       B.parse_misses++;
     }
@@ -902,6 +922,14 @@ int main(int argc, char **argv)
   B.sub_frame_len = fh + B.sub_len;
 
   B.hist = calloc(N_BINS, sizeof *B.hist);
+  B.n_secs = (size_t)B.duration_s + 2;
+  B.sec_n = calloc(B.n_secs, sizeof *B.sec_n);
+  B.sec_slow = calloc(B.n_secs, sizeof *B.sec_slow);
+  B.sec_max = calloc(B.n_secs, sizeof *B.sec_max);
+  if (!B.sec_n || !B.sec_slow || !B.sec_max) {
+    fprintf(stderr, "bench_ws_clients: out of memory\n");
+    return 1;
+  }
   B.conns = calloc((size_t)B.clients, sizeof *B.conns);
   B.ep = epoll_create1(EPOLL_CLOEXEC);
   if (!B.hist || !B.conns || B.ep < 0)
@@ -938,6 +966,7 @@ int main(int argc, char **argv)
     if (!B.measuring && now >= B.t_measure_ms) {
       B.measuring = 1;
       B.measure_started = 1;
+      B.t_measure_wall_ns = wall_ns();
       getrusage(RUSAGE_SELF, &B.ru0);
       B.t_measure_ms = now;
       B.t_end_ms = now + (int64_t)(B.duration_s * 1000);
@@ -986,6 +1015,19 @@ int main(int argc, char **argv)
          p50, p90, p99, p999, B.max_ms);
   printf("client cpu: %.2f s = %.1f %% of one core\n", cpu,
          window_s > 0 ? 100.0 * cpu / window_s : 0);
+  size_t secs = window_s > 0 ? (size_t)window_s : 0;
+  if (secs > B.n_secs)
+    secs = B.n_secs;
+  size_t slow_secs = 0;
+  for (size_t i = 0; i < secs; i++)
+    slow_secs += B.sec_slow[i] > 0;
+  printf("seconds with updates over %.0f ms: %zu of %zu", SLOW_MS, slow_secs, secs);
+  for (size_t i = 0, shown = 0; i < secs && shown < 20; i++)
+    if (B.sec_slow[i]) {
+      printf("%s%zu (max %.0f ms, %" PRIu64 " of %" PRIu64 ")", shown++ ? ", " : ": ", i,
+             B.sec_max[i], B.sec_slow[i], B.sec_n[i]);
+    }
+  printf("\n");
   fflush(stdout);
 
   if (B.report) {
@@ -1022,6 +1064,16 @@ int main(int argc, char **argv)
     json_object_set_new(lat, "p99.9", json_real(p999));
     json_object_set_new(lat, "max", json_real(B.max_ms));
     json_object_set_new(r, "latency_ms", lat);
+    json_t *ps = json_array();
+    for (size_t i = 0; i < secs; i++) {
+      json_t *e = json_object();
+      json_object_set_new(e, "updates", json_integer((json_int_t)B.sec_n[i]));
+      json_object_set_new(e, "max_ms", json_real(B.sec_max[i]));
+      json_object_set_new(e, "slow", json_integer((json_int_t)B.sec_slow[i]));
+      json_array_append_new(ps, e);
+    }
+    json_object_set_new(r, "per_second", ps);
+    json_object_set_new(r, "slow_ms", json_real(SLOW_MS));
     json_object_set_new(r, "client_cpu_s", json_real(cpu));
     json_object_set_new(r, "client_cpu_pct", json_real(window_s > 0 ? 100.0 * cpu / window_s : 0));
     if (json_dump_file(r, B.report, JSON_INDENT(2)) != 0)
@@ -1032,6 +1084,9 @@ int main(int argc, char **argv)
   free(B.upgrade_req);
   free(B.sub_frame);
   free(B.hist);
+  free(B.sec_n);
+  free(B.sec_slow);
+  free(B.sec_max);
   free(B.sub_msg);
   int ok = B.n_connected == B.clients && B.n_dropped == 0 && B.n_failed == 0 && !interrupted &&
            window_s > 0;
