@@ -740,6 +740,7 @@ static int publish_data(fleet_ws_t *gw, const char *id, char *data, size_t len, 
   char *old = v->pend_data;
   v->pend_data = data;
   v->pend_len = len;
+  v->pend_ms = fleet_ws__now_ms();
   if (!v->pend_changed) {
     v->pend_changed = 1;
     gw->changed[gw->n_changed++] = v;
@@ -889,6 +890,7 @@ void fleet_ws__drain(fleet_ws_t *gw)
     free(v->data);
     v->data = v->pend_data;
     v->data_len = v->pend_len;
+    v->arrived_ms = v->pend_ms;
     v->pend_data = NULL;
     v->pend_changed = 0;
   }

@@ -13,7 +13,8 @@
  * taken yet) and `flush` (taken at a tick, being written). An update sets
  * the bit and appends the vehicle to `dirty` unless the bit is set already,
  * in which case the pending entry will carry the newer state anyway (counted
- * as coalesced). A newly queued update is due at the tick it arrived, or
+ * as coalesced). A newly queued update is due at the first tick after it
+ * was published (v->arrived_ms, not when the service thread took it), or
  * interval_ticks (less one tick of tolerance, see below) after the previous
  * one's due tick if that is later. At a
  * tick, a client that is not still writing its previous flush moves every
@@ -477,7 +478,7 @@ static void mark(fleet_ws__client_t *c, fleet_ws__vehicle_t *v, uint32_t tick)
 
 void fleet_ws__feed_vehicle_updated(fleet_ws_t *gw, fleet_ws__vehicle_t *v)
 {
-  uint32_t tick = tick_next(gw, fleet_ws__now_ms());
+  uint32_t tick = tick_next(gw, v->arrived_ms);
   for (size_t i = 0; i < gw->n_all; i++) {
     fleet_ws__client_t *c = gw->all_clients[i];
     if (!c->closing && fleet_ws__client_allows(c, v->id))

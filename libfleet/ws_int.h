@@ -79,6 +79,7 @@ typedef struct fleet_ws__vehicle {
   /* gw->lock */
   char *pend_data;      /**< latest published data object, not yet served */
   size_t pend_len;
+  int64_t pend_ms;      /**< monotonic ms it was published */
   int pend_changed;     /**< on gw->changed */
   int has_ts;           /**< last_ts is set */
   int64_t last_ts;      /**< ts of the last published record, for staleness */
@@ -87,6 +88,10 @@ typedef struct fleet_ws__vehicle {
   int svc_seen;         /**< in gw->svc_list, subscribers attached */
   char *data;           /**< served data object ("{...}") or NULL */
   size_t data_len;
+  /* When `data` was published (not when the service thread took it): a
+   * vehicle's due tick counts from there, so a tick that runs late (a busy
+   * service thread) does not make the updates it takes due a tick later. */
+  int64_t arrived_ms;
   uint64_t seq;         /**< bumped on every served update */
   fleet_ws__msg_t *msg; /**< cached telemetry_update of `msg_seq` */
   uint64_t msg_seq;

@@ -97,7 +97,9 @@
  *     interval reaches the client within one tick (plus the time to write
  *     it), a vehicle updated faster than the interval reaches it once per
  *     interval with its latest state, and vehicles never wait for each
- *     other. The interval is counted in ticks, rounded up (1000 ms at a 50
+ *     other. An update is due at the first tick after it was published (a
+ *     tick that runs late still sends it, it does not wait for the next
+ *     one). The interval is counted in ticks, rounded up (1000 ms at a 50
  *     ms tick: 20 ticks), and from one update's due tick to the next, not
  *     from when it was written: a late write does not delay later updates.
  *     Two updates of one vehicle are due at least ceil(interval_ms /

@@ -9,6 +9,7 @@ stopped by its fixture; tokens are made here (HS256 with the server's secret),
 so forged, expired and alg:none tokens are easy to build.
 """
 import asyncio
+import datetime
 import base64
 import hashlib
 import hmac
@@ -288,6 +289,11 @@ def publish(srv, vehicle, lat, lng, speed=None, ts=None, extra=None):
     r = requests.post(srv.base + "/api/publish/telemetry", data=json.dumps(rec),
                       params=params, headers=srv.auth(), timeout=5)
     assert r.status_code == 204, r.text
+
+
+def iso_ts(text):
+    """Seconds since the epoch of an RFC 3339 UTC time ("...Z")."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def publish_alert(srv, vehicle, obj, session=None):
@@ -1390,6 +1396,55 @@ def test_feed_thread_fan_out(other_server):
     st = s.stats()
     assert st["telemetry_coalesced"] > st["telemetry_sent"]
     assert st["vehicles"] == 50
+
+
+def test_an_update_waits_at_most_one_tick_while_ticking(other_server):
+    """An update is due at the first tick after it was published, not after the
+    tick that took it. The feed thread publishes 20 vehicles at 2 Hz one after
+    the other; a client at a 1 s interval keeps the 200 ms tick running (its
+    vehicles wait), so publishers do not wake the service thread and each tick
+    takes the updates published since the last one. Requests that hold the
+    service thread for 30 ms make ticks run late, as a busy gateway does. A
+    client at 200 ms still gets each update at the first tick after its
+    publication, within 200 ms plus the hold (it was up to a tick more when a
+    late tick counted the updates it took as published then)."""
+    s = other_server(["--vehicles", "20", "--rate-hz", "2", "--stagger",
+                      "--option", "flush_ms=200"])
+
+    async def client(interval, seconds):
+        async with connect(s) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*",
+                                      "interval_ms": interval}))
+            assert (await recv_json(ws))["type"] == "snapshot"
+            waits = []
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                m = await recv_json(ws, 3)
+                assert m["type"] == "telemetry_update", m
+                waits.append(time.time() - iso_ts(m["data"]["ts"]))
+            return waits
+
+    def blocker(stop):
+        sess = requests.Session()
+        while not stop.is_set():
+            r = sess.get(s.base + "/api/block?ms=30", headers=s.auth(), timeout=5)
+            assert r.status_code == 200, r.text
+            time.sleep(0.04)
+
+    async def go():
+        return await asyncio.gather(client(1000, 4.5), client(200, 4.0))
+    stop = threading.Event()
+    t = threading.Thread(target=blocker, args=(stop,))
+    t.start()
+    try:
+        _, waits = run(go())
+    finally:
+        stop.set()
+        t.join()
+    waits = sorted(waits[20:])  # after the first round
+    assert len(waits) >= 80, len(waits)
+    # At most a tick and a hold: 0.23 s (ts has whole milliseconds).
+    assert waits[int(len(waits) * 0.95)] < 0.25, [round(w, 3) for w in waits[::5]]
 
 
 def test_ipv6_loopback(other_server):

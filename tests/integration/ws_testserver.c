@@ -6,7 +6,10 @@
  *   ws_testserver --secret-file FILE [--listen 127.0.0.1:0] [--static DIR]
  *                 [--origin URL]... [--tls-cert F --tls-key F] [--leeway S]
  *                 [--users FILE --user NAME:PASSWORD:ROLE:VEHICLES]...
- *                 [--vehicles N --rate-hz R] [--option NAME=VALUE]...
+ *                 [--vehicles N --rate-hz R [--stagger]] [--option NAME=VALUE]...
+ *
+ * The feed thread publishes vehicles v-001.. R times a second, all at once,
+ * or with --stagger one after the other spread evenly over each period.
  *
  * It prints "PORT <n>" on stdout once listening, then runs until SIGTERM or
  * SIGINT, and prints the counters as one JSON line ("STATS {...}") on exit.
@@ -18,6 +21,7 @@
  *   GET  /api/stats                viewer  fleet_ws_stats() as JSON
  *   GET  /api/slow?ms=N            viewer  a deferred response finished by another thread
  *   GET  /api/fail                 viewer  a handler error (500)
+ *   GET  /api/block?ms=N           viewer  sleeps N ms on the service thread
  *   POST /api/publish/telemetry    admin   body: a telemetry payload with vehicle_id;
  *                                          ?extra=JSON merged into the update
  *   POST /api/publish/state?vehicle=ID  admin  body: a data object
@@ -48,6 +52,7 @@ typedef struct app {
   fleet_auth_signer_t *signer;
   fleet_auth_users_t *users;
   int vehicles;
+  int stagger; /* spread each round's publishes over its period */
   double rate_hz;
   volatile sig_atomic_t stop;
   pthread_mutex_t slow_lock;
@@ -177,6 +182,20 @@ static int on_slow(fleet_ws_response_t *resp, const fleet_ws_request_t *req, voi
   pthread_cond_signal(&a->slow_cond);
   pthread_mutex_unlock(&a->slow_lock);
   return FLEET_WS_DEFER;
+}
+
+static int bad_request(fleet_ws_response_t *resp, const char *detail);
+
+/* Sleeps on the service thread: stands in for a long service pass. */
+static int on_block(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
+{
+  (void)ud;
+  const char *ms = fleet_ws_request_query(req, "ms");
+  long delay = ms ? strtol(ms, NULL, 10) : 20;
+  if (delay < 0 || delay > 1000)
+    return bad_request(resp, "ms: 0-1000");
+  usleep((useconds_t)delay * 1000u);
+  return fleet_buf_append(fleet_ws_response_body(resp), "{\"blocked\":true}", 16);
 }
 
 static int on_fail(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
@@ -354,10 +373,14 @@ static void *feed_main(void *arg)
       if (rec.heading_deg < 0)
         rec.heading_deg += 360.0;
       fleet_ws_publish_telemetry(a->gw, &rec, "{\"status\":\"moving\"}", 19);
+      if (a->stagger) {
+        usleep((useconds_t)(1e6 / a->rate_hz / a->vehicles));
+        clock_gettime(CLOCK_REALTIME, &wall);
+      }
     }
     tick++;
-    useconds_t us = (useconds_t)(1e6 / a->rate_hz);
-    usleep(us);
+    if (!a->stagger)
+      usleep((useconds_t)(1e6 / a->rate_hz));
   }
   return NULL;
 }
@@ -417,7 +440,7 @@ static void usage(void)
           "usage: ws_testserver --secret-file FILE [--listen ADDR:PORT] [--static DIR]\n"
           "       [--origin URL]... [--tls-cert FILE --tls-key FILE] [--leeway S]\n"
           "       [--users FILE [--user NAME:PASSWORD:ROLE:VEHICLES]...]\n"
-          "       [--vehicles N] [--rate-hz R] [--option NAME=VALUE]...\n");
+          "       [--vehicles N] [--rate-hz R] [--stagger] [--option NAME=VALUE]...\n");
 }
 
 int main(int argc, char **argv)
@@ -436,6 +459,10 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(arg, "--stagger") == 0) {
+      a->stagger = 1;
+      continue;
+    }
     if (!val) {
       usage();
       return 2;
@@ -535,6 +562,7 @@ int main(int argc, char **argv)
     {"GET", "/api/stats", FLEET_AUTH_ROLE_VIEWER, on_stats},
     {"GET", "/api/slow", FLEET_AUTH_ROLE_VIEWER, on_slow},
     {"GET", "/api/fail", FLEET_AUTH_ROLE_VIEWER, on_fail},
+    {"GET", "/api/block", FLEET_AUTH_ROLE_VIEWER, on_block},
     {"POST", "/api/publish/telemetry", FLEET_AUTH_ROLE_ADMIN, on_publish_telemetry},
     {"POST", "/api/publish/state", FLEET_AUTH_ROLE_ADMIN, on_publish_state},
     {"POST", "/api/publish/alert", FLEET_AUTH_ROLE_ADMIN, on_publish_alert},
