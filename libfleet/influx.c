@@ -1934,6 +1934,7 @@ static void shutdown_locked(fleet_influx_writer_t *w)
 static void *writer_main(void *arg)
 {
   fleet_influx_writer_t *w = arg;
+  pthread_setname_np(pthread_self(), "fleet-influx");
   pthread_mutex_lock(&w->mu);
   for (;;) {
     int64_t now = mono_ms();

@@ -986,6 +986,7 @@ static void graceful_disconnect(fleet_mqtt_t *m)
 static void *thread_main(void *arg)
 {
   fleet_mqtt_t *m = arg;
+  pthread_setname_np(pthread_self(), "fleet-mqtt");
   while (!atomic_load(&m->stop))
     step(m, LOOP_SLICE_MS);
   graceful_disconnect(m);

@@ -928,6 +928,7 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
 static void *service_main(void *arg)
 {
   fleet_ws_t *gw = arg;
+  pthread_setname_np(pthread_self(), "fleet-ws");
   struct lws_context *ctx = gw->svc_ctx;
   lws_sul_schedule(ctx, 0, &gw->sul_sweep, sweep_cb, 250 * LWS_US_PER_MS);
   gw->tick_t0 = fleet_ws__now_ms();

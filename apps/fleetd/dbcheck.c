@@ -117,6 +117,7 @@ static void log_change(const fleetd_dbcheck_t *c, enum state from, enum state to
 static void *dbcheck_main(void *arg)
 {
   fleetd_dbcheck_t *c = arg;
+  pthread_setname_np(pthread_self(), "fleetd-dbcheck");
   uint64_t seen[NDB] = {0, 0};
   refused_404(c, seen);
   int64_t next_ms = 0; /* check at once */

@@ -1483,6 +1483,7 @@ static void finish(fleet_ws_response_t *resp)
 static void *worker_main(void *arg)
 {
   fleetd_gw_t *gw = arg;
+  pthread_setname_np(pthread_self(), "fleetd-worker");
   for (;;) {
     pthread_mutex_lock(&gw->qmu);
     while (!gw->head && !gw->stop)

@@ -622,6 +622,7 @@ static void maybe_checkpoint(fleetd_t *d, int64_t now)
 static void *sync_main(void *arg)
 {
   fleetd_t *d = arg;
+  pthread_setname_np(pthread_self(), "fleetd-sync");
   bool failing = false;
   pthread_mutex_lock(&d->sync_mu);
   while (!d->sync_stop) {
