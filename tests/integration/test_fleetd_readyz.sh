@@ -42,6 +42,16 @@ influxql() {
 
 [ "$(curl -s --max-time 5 "$base/healthz")" = "ok" ] || fail "healthz"
 
+# Every thread carries its name (top -H, /proc): both writers,
+# the sync thread, the gateway's service and worker threads, the database check.
+names=$(cat /proc/"$(cat "$T/fd.pid")"/task/*/comm | sort | tr '\n' ' ')
+log "threads: $names"
+for want in fleet-influx fleetd-sync fleet-ws fleetd-worker fleetd-dbcheck; do
+  case " $names " in *" $want "*) ;; *) fail "no thread named $want (threads: $names)" ;; esac
+done
+[ "$(cat /proc/"$(cat "$T/fd.pid")"/task/*/comm | grep -c '^fleet-influx$')" -eq 2 ] ||
+  fail "not two fleet-influx threads (threads: $names)"
+
 # Both databases missing: 503 naming them (the first check runs at start).
 wait_ready "503 InfluxDB databases 'telemetry_raw' and 'telemetry_downsampled' do not exist (fleetctl influx init creates them)"
 
