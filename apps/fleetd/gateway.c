@@ -861,7 +861,8 @@ static int on_alert_row(const fleet_history_row_t *row, void *ud)
     char *dst;
   } s[] = {{FLEET_HISTORY_TAG_VEHICLE_ID, a.vehicle_id}, {FLEET_HISTORY_F_RULE, a.rule},
            {FLEET_HISTORY_F_TYPE, a.type},               {FLEET_HISTORY_F_SEVERITY, a.severity},
-           {FLEET_HISTORY_F_MESSAGE, a.message},         {FLEET_HISTORY_F_ZONE_ID, a.zone_id}};
+           {FLEET_HISTORY_F_MESSAGE, a.message},         {FLEET_HISTORY_F_ZONE_ID, a.zone_id},
+           {FLEET_HISTORY_F_ZONE_NAME, a.zone_name}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     const fleet_history_value_t *v = fleet_history_row_get(row, s[i].col);
     if (v && v->type == FLEET_HISTORY_STRING)

@@ -184,7 +184,10 @@ def main():
     check([x["rule"] for x in al] == ["speeding", "depot-in"], al)  # newest first
     speeding = {k: v for k, v in live["speeding"].items() if k != "type"}
     check(al[0] == speeding and list(al[0]) == ALERT_KEYS, (al[0], speeding))
-    check(list(al[1]) == ALERT_KEYS[:-2] + ["zone_id", "lat", "lng"], al[1])
+    # The zone alert too, zone_name included: the list gives what /events gives.
+    depot_in = {k: v for k, v in live["depot-in"].items() if k != "type"}
+    check(al[1] == depot_in and list(al[1]) == ALERT_KEYS[:-2] + ["zone_id", "zone_name", "lat",
+                                                                  "lng"], (al[1], depot_in))
     check(len(get("/api/alerts", viewer).json()["alerts"]) == 2, "viewer alerts")
     rep = get("/api/reports/trips", admin, vehicles="v-001", **{"from": frm, "to": to}).json()
     check(rep["totals"]["trips"] == 1, rep)
