@@ -1,4 +1,5 @@
-/* dbcheck: whether the InfluxDB databases fleetd writes to exist (for /readyz). */
+/* dbcheck: fleetd's start-up check of InfluxDB, and whether the databases it
+ * writes to exist (for /readyz). */
 #include "dbcheck.h"
 
 #include <pthread.h>
@@ -21,7 +22,9 @@ struct fleetd_dbcheck {
   fleet_history_t *hist; /* the thread's own connection */
   fleet_influx_writer_t *writers[NDB];
   char db[NDB][FLEET_INFLUX_NAME_MAX];
-  bool skip; /* InfluxDB 2.x: buckets, not databases */
+  char url[FLEETD_PATH_MAX];
+  bool skip; /* InfluxDB 2.x: buckets, not databases (asked once, for the start-up log) */
+  bool asked; /* the first check is done (thread only) */
 
   pthread_t thread;
   bool running;
@@ -48,11 +51,29 @@ static int on_database(const fleet_history_row_t *row, void *ud)
   return 0;
 }
 
+/* The first answer also tells the operator at start-up what stands between
+ * fleetd and InfluxDB, in words that name the settings to look at. */
+static void log_first(const fleetd_dbcheck_t *c, int rc)
+{
+  if (rc == FLEET_EAUTH)
+    fleetd_log(FLEETD_ERROR,
+               "InfluxDB refuses fleetd: nothing can be stored until this is fixed (TLS: "
+               "influx.ca_file, influx.insecure; credentials: influx.token, influx.username)",
+               "component", "influx", "url", c->url, "error", fleet_error_last(), NULL);
+  else if (rc == FLEET_ENET || rc == FLEET_ETIMEOUT)
+    fleetd_log(FLEETD_WARN, "InfluxDB is not reachable yet; the writers spool until it is",
+               "component", "influx", "url", c->url, "error", fleet_error_last(), NULL);
+}
+
 /* One SHOW DATABASES: the new state and its reason. */
-static enum state check(fleetd_dbcheck_t *c, char *why, size_t cap)
+static enum state check(fleetd_dbcheck_t *c, bool first, char *why, size_t cap)
 {
   scan_t s = {c, {false, false}};
   int rc = fleet_history_query(c->hist, NULL, "SHOW DATABASES", on_database, &s);
+  if (first)
+    log_first(c, rc);
+  if (c->skip)
+    return S_UNKNOWN; /* 2.x: the answer does not list buckets */
   if (rc == FLEET_ENET || rc == FLEET_ETIMEOUT) {
     snprintf(why, cap, "InfluxDB is not answering: %s", fleet_error_last());
     return S_DOWN;
@@ -124,19 +145,20 @@ static void *dbcheck_main(void *arg)
   pthread_mutex_lock(&c->mu);
   while (!c->stop) {
     int64_t now = fleetd_mono_ms();
-    bool refused = refused_404(c, seen);
+    bool refused = !c->skip && refused_404(c, seen);
     if (now >= next_ms || (refused && c->state == S_OK)) {
       pthread_mutex_unlock(&c->mu);
       char why[sizeof c->why] = ""; /* check() sets it only on a problem */
-      enum state st = check(c, why, sizeof why);
+      enum state st = check(c, !c->asked, why, sizeof why);
+      c->asked = true;
       pthread_mutex_lock(&c->mu);
       log_change(c, c->state, st, why);
       c->state = st;
       snprintf(c->why, sizeof c->why, "%s", why);
       now = fleetd_mono_ms();
-      next_ms = st == S_OK        ? INT64_MAX
-                : st == S_UNKNOWN ? now + DBCHECK_UNKNOWN_RETRY_MS
-                                  : now + DBCHECK_RETRY_MS;
+      next_ms = st == S_OK || c->skip ? INT64_MAX
+                : st == S_UNKNOWN     ? now + DBCHECK_UNKNOWN_RETRY_MS
+                                      : now + DBCHECK_RETRY_MS;
     }
     /* Writer stats are polled once a second; a check is due at next_ms. */
     int64_t wait_ms = next_ms - now < 1000 ? next_ms - now : 1000;
@@ -171,12 +193,11 @@ int fleetd_dbcheck_new(fleetd_dbcheck_t **out, const fleetd_config_t *cfg,
   c->writers[1] = events;
   snprintf(c->db[0], sizeof c->db[0], "%s", cfg->influx.database);
   snprintf(c->db[1], sizeof c->db[1], "%s", cfg->downsampled_db);
+  snprintf(c->url, sizeof c->url, "%s", cfg->influx.url);
   c->skip = cfg->influx.api == FLEET_INFLUX_API_V2;
+  if (c->skip)
+    c->state = S_UNKNOWN; /* never held back by this check */
   *out = c;
-  if (c->skip) {
-    c->state = S_UNKNOWN;
-    return 0;
-  }
   if (fleet_history_new(&c->hist, &cfg->influx, NULL)) {
     fleetd_log(FLEETD_ERROR, "cannot create the InfluxDB database check", "error",
                fleet_error_last(), NULL);

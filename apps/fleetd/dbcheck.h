@@ -10,8 +10,13 @@
  * database that is gone. Nothing is asked per /readyz request, and nothing
  * while every database exists and the writers are not refused.
  *
+ * The first answer is also fleetd's start-up check of InfluxDB: credentials
+ * or a certificate refused are logged as an error naming the settings,
+ * a server not answering as a warning (the writers spool meanwhile).
+ *
  * InfluxDB 2.x writes to buckets, which SHOW DATABASES (DBRP mappings) does
- * not list: there the check is left out and the writers' health decides.
+ * not list: there only that first question is asked, for the log, and the
+ * writers' health decides readiness.
  * Bad credentials or a TLS certificate that does not verify hold readiness
  * back like a server that does not answer; a server that refuses the
  * question itself (403: a user without the right to list, an old version)

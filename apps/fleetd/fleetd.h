@@ -249,6 +249,7 @@ typedef struct fleetd_gw_parts {
   fleet_mqtt_t *mqtt;
   fleet_influx_writer_t *raw, *events;
   fleet_ingestlog_t *log;
+  struct fleetd_dbcheck *dbcheck; /* NULL in role gateway */
 } fleetd_gw_parts_t;
 
 /* Checks the syntax of auth.keys ("ALG:KID:FILE,...") and, with `load`, that

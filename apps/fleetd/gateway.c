@@ -226,7 +226,7 @@ struct fleetd_gw {
   unsigned int logins_queued; /* J_LOGIN jobs queued or running */
   bool stop;
   fleet_history_t *hist; /* worker thread only */
-  fleetd_dbcheck_t *dbcheck; /* do the InfluxDB databases exist (/readyz) */
+  fleetd_dbcheck_t *dbcheck; /* do the InfluxDB databases exist (/readyz); borrowed */
 };
 
 static void ws_log(int level, const char *message, void *userdata)
@@ -1561,10 +1561,9 @@ int fleetd_gw_new(fleetd_gw_t **out, const fleetd_config_t *cfg, const fleetd_gw
                NULL);
     return -1;
   }
-  /* Role gateway writes nothing: its readiness does not wait for writable
-   * databases (history reads of a missing one answer empty). */
-  if (parts->raw && fleetd_dbcheck_new(&gw->dbcheck, cfg, parts->raw, parts->events))
-    return -1;
+  /* NULL in role gateway, which writes nothing: its readiness does not wait
+   * for writable databases (history reads of a missing one answer empty). */
+  gw->dbcheck = parts->dbcheck;
   /* Comma-separated origins in the configuration. */
   char origins_buf[FLEETD_PATH_MAX];
   const char *origins[32];
@@ -1664,7 +1663,6 @@ void fleetd_gw_free(fleetd_gw_t *gw)
   }
   fleet_ws_free(gw->ws);
   fleet_history_free(gw->hist);
-  fleetd_dbcheck_free(gw->dbcheck);
   fleet_auth_free(gw->auth);
   fleet_ruleset_free(gw->rules);
   fleet_ruleset_free(gw->pending);

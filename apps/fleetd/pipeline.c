@@ -29,6 +29,7 @@
  *     (healthy, spools empty, at most one batch queued); otherwise the
  *     checkpoint waits and the ingest log grows.
  */
+#include "dbcheck.h"
 #include "fleetd.h"
 
 #include <errno.h>
@@ -65,6 +66,7 @@ struct fleetd {
   fleet_influx_writer_t *raw;
   fleet_influx_writer_t *events;
   fleet_mqtt_t *mqtt;
+  fleetd_dbcheck_t *dbcheck; /* start-up check and /readyz databases; NULL in role gateway */
   fleetd_gw_t *gw; /* NULL without --http */
   bool feed;       /* gw is there and serves the vehicles (not role ingest) */
   bool gateway;    /* role gateway: no ingest log, no writers, alerts from MQTT */
@@ -926,31 +928,6 @@ static int new_writer(fleet_influx_writer_t **out, fleetd_t *d, const char *db, 
  * much later (and, before it, /readyz cannot know). Only what the operator
  * must fix is an error; a server that is down is expected to come back (the
  * writers spool meanwhile). A slow server does not hold the start for long. */
-static void check_influx(const fleetd_t *d)
-{
-  fleet_influx_config_t ic = d->cfg.influx;
-  if (ic.connect_timeout_ms > 3000)
-    ic.connect_timeout_ms = 3000;
-  if (ic.timeout_ms > 5000)
-    ic.timeout_ms = 5000;
-  fleet_history_t *h = NULL;
-  int rc = fleet_history_new(&h, &ic, NULL);
-  if (!rc)
-    rc = fleet_history_query(h, NULL, "SHOW DATABASES", NULL, NULL);
-  if (rc == FLEET_EAUTH || rc == FLEET_EPERM)
-    fleetd_log(FLEETD_ERROR,
-               "InfluxDB refuses fleetd: nothing can be stored until this is fixed (TLS: "
-               "influx.ca_file, influx.insecure; credentials: influx.token, influx.username)",
-               "component", "influx", "url", ic.url, "error", fleet_error_last(), NULL);
-  else if (rc == FLEET_ENET || rc == FLEET_ETIMEOUT)
-    fleetd_log(FLEETD_WARN, "InfluxDB is not reachable yet; the writers spool until it is",
-               "component", "influx", "url", ic.url, "error", fleet_error_last(), NULL);
-  else if (rc)
-    fleetd_log(FLEETD_DEBUG, "InfluxDB start-up check", "component", "influx", "url", ic.url,
-               "error", fleet_error_last(), NULL);
-  fleet_history_free(h);
-}
-
 static int new_mqtt(fleetd_t *d)
 {
   const fleetd_config_t *c = &d->cfg;
@@ -1077,9 +1054,14 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
     fleet_ruleset_free(rules);
     return -1;
   }
-  check_influx(d);
+  /* Start-up check of InfluxDB (logged) and, for /readyz, its databases. A
+   * gateway replica writes nothing: its readiness does not wait for them. */
+  if (!d->gateway && fleetd_dbcheck_new(&d->dbcheck, &d->cfg, d->raw, d->events)) {
+    fleet_ruleset_free(rules);
+    return -1;
+  }
   if (d->cfg.http[0]) {
-    fleetd_gw_parts_t parts = {d->zones, rules, d->mqtt, d->raw, d->events, d->log};
+    fleetd_gw_parts_t parts = {d->zones, rules, d->mqtt, d->raw, d->events, d->log, d->dbcheck};
     rc = fleetd_gw_new(&d->gw, &d->cfg, &parts);
     if (!rc)
       rc = fleetd_gw_start(d->gw);
@@ -1307,6 +1289,7 @@ void fleetd_free(fleetd_t *d)
     return;
   stop_sync(d);
   fleetd_gw_free(d->gw);
+  fleetd_dbcheck_free(d->dbcheck); /* it reads the writers' counters */
   fleet_mqtt_free(d->mqtt);
   fleet_influx_writer_free(d->raw);
   fleet_influx_writer_free(d->events);

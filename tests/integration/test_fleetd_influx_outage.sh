@@ -28,4 +28,14 @@ stop_fleetd fd
 [ "$(final_stat fd raw_net_errors)" -gt 0 ] || fail "the outage was not noticed"
 [ "$(final_stat fd raw_spool_records)" = 0 ] || fail "spool not drained"
 [ "$(final_stat fd raw_lost)" = 0 ] || fail "lines lost"
+
+# Started while InfluxDB is down: fleetd comes up (it connected to the broker in
+# start_fleetd) and says why nothing is stored yet.
+if [ "${1:-durable}" = durable ]; then
+  sh "$IT/influxd.sh" stop "$T/influxd"
+  start_fleetd fd2 --client-id fleetd-fd2
+  wait_value 1 "start-up warning about InfluxDB" sh -c \
+    "grep -c 'level=warn msg=\"InfluxDB is not reachable yet; the writers spool until it is\"' '$T/fd2.log'"
+  stop_fleetd fd2
+fi
 log "ok"

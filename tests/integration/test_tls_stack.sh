@@ -188,6 +188,7 @@ echo secret-pass | "$FLEETCTL" user add admin --role admin --state-dir "$T/badca
 spawn_fleetd badca $(tls_fleetd_opts) --set "influx.ca_file=$T/rogue/ca.crt" \
   --client-id fleetd-badca --http 127.0.0.1:0 --set shutdown_timeout_ms=500
 wait_log badca 'msg="connected to the broker"'
+wait_log badca 'level=error msg="InfluxDB refuses fleetd'
 grep 'level=error msg="InfluxDB refuses fleetd' "$T/badca.log" |
   grep -q 'unable to get local issuer certificate' ||
   fail "no start-up error naming the certificate problem"
