@@ -9,6 +9,7 @@
  *             alerts as JSON for fleet/{id}/alerts
  * pipeline.c  the per-message path (ingest log, parse, tracker, writers),
  *             checkpoints, reloads and counters
+ * files.c     the zones and rules files: identity, reading, atomic writes, locks
  * main.c      options, start-up, the main loop, signals and shutdown
  */
 #ifndef FLEETD_H
@@ -19,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <fleet/fleet.h>
 
@@ -235,6 +238,37 @@ int fleetd_event_lp(fleet_buf_t *buf, fleetd_ts_dedup_t *dd, const fleet_tracker
  *  to WebSocket clients: docs/API.md's ALERT (vehicle_id, ts, rule, rule_type,
  *  severity, message, value, limit, zone_id, zone_name, lat, lng). */
 int fleetd_alert_json(fleet_buf_t *buf, const fleet_tracker_event_t *ev);
+
+/* ---- shared files (files.c) ------------------------------------------------- */
+
+/* What a file was when last read or written, to see a change made by another
+ * replica (or by hand) on a shared volume: a rename over it (atomic writes, a
+ * ConfigMap update) changes the inode, an edit in place the size or the time. */
+typedef struct fleetd_file_id {
+  bool present;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtim;
+} fleetd_file_id_t;
+
+/* Largest zones file read. */
+#define FLEETD_ZONES_FILE_MAX (256u * 1024u * 1024u)
+
+/* The identity of `path` now (present false when it cannot be stat()ed). */
+void fleetd_file_id(fleetd_file_id_t *out, const char *path);
+bool fleetd_same_file(const fleetd_file_id_t *a, const fleetd_file_id_t *b);
+/* Append the file to `out`: 0, or -errno (-EFBIG past `max` bytes). */
+int fleetd_read_file(fleet_buf_t *out, const char *path, size_t max);
+/* Replace `path` with `data`: a temporary file of this process, fsync,
+ * rename, fsync of the directory. 0, or -1 with errno. */
+int fleetd_write_atomic(const char *path, const char *data, size_t len);
+/* Wait for the exclusive lock of `path` (flock on PATH.lock, created when
+ * missing): every replica changing the file takes it, so a read-modify-write
+ * of it is not interleaved with another one. The descriptor, or -1 with errno. */
+int fleetd_file_lock(const char *path);
+/* Release the lock (-1 is ignored). */
+void fleetd_file_unlock(int fd);
 
 /* ---- the HTTP gateway (gateway.c) ------------------------------------------- */
 

@@ -209,6 +209,8 @@ struct fleetd_gw {
   atomic_int has_pending;
 
   pthread_mutex_t zmu; /* REST changes of the zones file, one at a time */
+  fleetd_file_id_t zones_seen; /* the zones file as this process last read or wrote it
+                                  (not present at first: an existing file is read) */
 
   pthread_mutex_t mmu;
   fleetd_counters_t counters;
@@ -1157,44 +1159,8 @@ static void run_alerts(fleetd_gw_t *gw, job_t *j)
 
 /* ---- zones and rules --------------------------------------------------------------------- */
 
-/* Write `data` to `path` atomically: temporary file, fsync, rename, fsync the
- * directory. */
-static int write_atomic(const char *path, const char *data, size_t len)
-{
-  char tmp[FLEETD_PATH_MAX + 16];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return -1;
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      close(fd);
-      unlink(tmp);
-      return -1;
-    }
-    off += (size_t)w;
-  }
-  if (fsync(fd) || close(fd) || rename(tmp, path)) {
-    unlink(tmp);
-    return -1;
-  }
-  char dir[FLEETD_PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash)
-    *slash = '\0';
-  int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return 0;
-}
-
+/* Write the zone set to the zones file (the caller holds its lock) and note
+ * what the file is now. */
 static int save_zones(fleetd_gw_t *gw)
 {
   fleet_zoneset_snapshot_t *snap = NULL;
@@ -1202,12 +1168,49 @@ static int save_zones(fleetd_gw_t *gw)
   int rc = fleet_zoneset_snapshot(&snap, gw->parts.zones);
   if (!rc)
     rc = fleet_zoneset_snapshot_encode_geojson(&b, snap);
-  if (!rc && (rc = write_atomic(gw->cfg.zones_file, b.ptr, b.len)) != 0)
+  if (!rc && fleetd_write_atomic(gw->cfg.zones_file, b.ptr, b.len) != 0) {
     fleetd_log(FLEETD_ERROR, "cannot save the zones", "file", gw->cfg.zones_file, "error",
                strerror(errno), NULL);
+    rc = FLEET_EIO;
+  }
+  if (!rc)
+    fleetd_file_id(&gw->zones_seen, gw->cfg.zones_file);
   fleet_buf_dispose(&b);
   fleet_zoneset_snapshot_free(snap);
   return rc;
+}
+
+/*
+ * A zone change is a read-modify-write of the zones file, which replicas on a
+ * shared volume all write: under the file's lock, a file that changed since
+ * this process last read or wrote it (another replica's change, or one by
+ * hand) is loaded first, so that this change keeps it. 0; or -1 with the
+ * error response set (the file cannot be read or is invalid: nothing is
+ * changed, so nothing in it is lost).
+ */
+static int zones_catch_up(fleetd_gw_t *gw, fleet_ws_response_t *resp)
+{
+  fleetd_file_id_t now;
+  fleetd_file_id(&now, gw->cfg.zones_file);
+  if (!now.present || fleetd_same_file(&now, &gw->zones_seen))
+    return 0; /* no file yet, or the one this process last read or wrote */
+  fleet_buf_t buf = FLEET_BUF_INIT;
+  int rc = fleetd_read_file(&buf, gw->cfg.zones_file, FLEETD_ZONES_FILE_MAX);
+  const char *why = rc ? strerror(-rc) : NULL;
+  if (!rc && fleet_zoneset_load_geojson(gw->parts.zones, buf.ptr ? buf.ptr : "", buf.len,
+                                        FLEET_ZONESET_LOAD_REPLACE_ALL) != 0) {
+    rc = -1;
+    why = fleet_error_last();
+  }
+  if (rc) {
+    fleetd_log(FLEETD_ERROR, "zones file unreadable: zone change refused", "file",
+               gw->cfg.zones_file, "error", why, NULL);
+    fleet_ws_response_error(resp, 500, "zones file unreadable", why);
+  } else {
+    gw->zones_seen = now;
+  }
+  fleet_buf_dispose(&buf);
+  return rc ? -1 : 0;
 }
 
 static int h_zones_get(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)
@@ -1239,13 +1242,22 @@ static int h_zones_change(fleet_ws_response_t *resp, const fleet_ws_request_t *r
     return fleet_ws_response_error(resp, 404, "not found", NULL);
   pthread_mutex_lock(&gw->zmu);
   int rc = 0;
+  bool changed = false;
   fleet_zone_t *z = NULL;
-  if (del) {
+  int lock = fleetd_file_lock(gw->cfg.zones_file);
+  if (lock < 0) {
+    fleetd_log(FLEETD_ERROR, "cannot lock the zones file", "file", gw->cfg.zones_file, "error",
+               strerror(errno), NULL);
+    rc = FLEET_EIO;
+  } else if (zones_catch_up(gw, resp)) {
+    /* answered */
+  } else if (del) {
     rc = fleet_zoneset_remove(gw->parts.zones, id);
     if (rc == FLEET_ENOTFOUND) {
       fleet_ws_response_error(resp, 404, "not found", "no such zone");
       rc = 0;
     } else if (!rc && !(rc = save_zones(gw))) {
+      changed = true;
       fleet_ws_response_set_status(resp, 204);
       fleet_ws_response_set_content_type(resp, NULL);
     }
@@ -1262,17 +1274,19 @@ static int h_zones_change(fleet_ws_response_t *resp, const fleet_ws_request_t *r
         fleet_ws_response_error(resp, 409, "zone exists", fleet_zone_id(z));
         rc = 0;
       } else if (!rc && !(rc = save_zones(gw))) {
+        changed = true;
         fleet_ws_response_set_status(resp, post ? 201 : 200);
         fleet_ws_response_set_content_type(resp, "application/geo+json");
         rc = fleet_zone_encode_geojson(fleet_ws_response_body(resp), z);
       }
     }
   }
+  fleetd_file_unlock(lock);
   pthread_mutex_unlock(&gw->zmu);
-  fleet_zone_free(z);
-  if (!rc)
+  if (changed)
     fleetd_log(FLEETD_INFO, "zones changed", "component", "http", "method", method, "zone",
-               post ? "" : id, NULL);
+               post ? fleet_zone_id(z) : id, NULL);
+  fleet_zone_free(z);
   return rc;
 }
 
@@ -1309,11 +1323,13 @@ static int h_rules_put(fleet_ws_response_t *resp, const fleet_ws_request_t *req,
   fleet_buf_t *b = fleet_ws_response_body(resp);
   int rc = fleet_ruleset_encode_json(b, rs);
   pthread_mutex_lock(&gw->zmu);
-  if (!rc && write_atomic(gw->cfg.rules_file, b->ptr, b->len)) {
+  int lock = rc ? -1 : fleetd_file_lock(gw->cfg.rules_file);
+  if (!rc && (lock < 0 || fleetd_write_atomic(gw->cfg.rules_file, b->ptr, b->len))) {
     fleetd_log(FLEETD_ERROR, "cannot save the rules", "file", gw->cfg.rules_file, "error",
                strerror(errno), NULL);
     rc = FLEET_EIO;
   }
+  fleetd_file_unlock(lock);
   pthread_mutex_unlock(&gw->zmu);
   if (rc) {
     fleet_ruleset_free(rs);

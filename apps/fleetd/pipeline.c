@@ -48,7 +48,6 @@
 #define RAW_PUSH_BYTES (512u * 1024u)
 #define EV_PUSH_BYTES (64u * 1024u)
 #define PUSH_AGE_MS 100
-#define ZONES_FILE_MAX (256u * 1024u * 1024u)
 /* Durable checkpoints trail a push by this much: two periods of the spool's
  * default fdatasync interval and some slack. */
 #define SPOOL_SYNC_MS (2 * (int64_t)FLEET_SPOOL_FSYNC_INTERVAL_DEFAULT + 1000)
@@ -74,13 +73,7 @@ struct fleetd {
   bool rules_from_file;
   /* What the zones and rules files were when last read, to see a change
    * written by another replica (or by hand) on a shared volume. */
-  struct fleetd_file_id {
-    bool present;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtim;
-  } zones_id, rules_id;
+  fleetd_file_id_t zones_id, rules_id;
   int64_t next_poll_ms;
 
   fleet_buf_t raw_buf, ev_buf, json_buf;
@@ -693,37 +686,13 @@ static void stop_sync(fleetd_t *d)
 
 /* ---- zones and rules ---------------------------------------------------------------- */
 
-static int read_file(fleet_buf_t *out, const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return -errno;
-  char chunk[65536];
-  size_t n;
-  int rc = 0;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (out->len + n > ZONES_FILE_MAX) {
-      rc = -EFBIG;
-      break;
-    }
-    if (fleet_buf_append(out, chunk, n)) {
-      rc = -ENOMEM;
-      break;
-    }
-  }
-  if (!rc && ferror(f))
-    rc = -EIO;
-  fclose(f);
-  return rc;
-}
-
 /* Load the zones file; `initial` makes a missing file fine (no zones) and a
  * bad one fatal. Returns 0 or -1 (logged). */
 static int load_zones(fleetd_t *d, bool initial)
 {
   const char *path = d->cfg.zones_file;
   fleet_buf_t buf = FLEET_BUF_INIT;
-  int rc = read_file(&buf, path);
+  int rc = fleetd_read_file(&buf, path, FLEETD_ZONES_FILE_MAX);
   if (rc == -ENOENT && (initial || !d->zones_from_file)) {
     fleet_buf_dispose(&buf);
     if (initial)
@@ -781,41 +750,17 @@ static int load_rules(fleetd_t *d, fleet_ruleset_t **out, bool initial)
   return 0;
 }
 
-/* The identity of a file: a rename over it (the gateway's atomic writes,
- * a ConfigMap update) changes the inode, an edit in place the size or the
- * modification time. */
-static void file_id(struct fleetd_file_id *out, const char *path)
-{
-  struct stat st;
-  memset(out, 0, sizeof *out);
-  if (stat(path, &st) != 0)
-    return;
-  out->present = true;
-  out->dev = st.st_dev;
-  out->ino = st.st_ino;
-  out->size = st.st_size;
-  out->mtim = st.st_mtim;
-}
-
-static bool same_file_id(const struct fleetd_file_id *a, const struct fleetd_file_id *b)
-{
-  if (a->present != b->present)
-    return false;
-  return !a->present || (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-                         a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec);
-}
-
 /* The identity is taken before the file is read, so that a change written
  * while it is read is seen by the next poll. */
 static bool reload_zones(fleetd_t *d)
 {
-  file_id(&d->zones_id, d->cfg.zones_file);
+  fleetd_file_id(&d->zones_id, d->cfg.zones_file);
   return load_zones(d, false) == 0;
 }
 
 static bool reload_rules(fleetd_t *d)
 {
-  file_id(&d->rules_id, d->cfg.rules_file);
+  fleetd_file_id(&d->rules_id, d->cfg.rules_file);
   fleet_ruleset_t *rs = NULL;
   if (load_rules(d, &rs, false))
     return false;
@@ -852,10 +797,10 @@ static void poll_files(fleetd_t *d, int64_t now)
   if (!d->cfg.reload_interval_s || now < d->next_poll_ms)
     return;
   d->next_poll_ms = now + (int64_t)d->cfg.reload_interval_s * 1000;
-  struct fleetd_file_id z, r;
-  file_id(&z, d->cfg.zones_file);
-  file_id(&r, d->cfg.rules_file);
-  bool zc = !same_file_id(&z, &d->zones_id), rc = !same_file_id(&r, &d->rules_id);
+  fleetd_file_id_t z, r;
+  fleetd_file_id(&z, d->cfg.zones_file);
+  fleetd_file_id(&r, d->cfg.rules_file);
+  bool zc = !fleetd_same_file(&z, &d->zones_id), rc = !fleetd_same_file(&r, &d->rules_id);
   if (!zc && !rc)
     return;
   bool ok = true;
@@ -1017,8 +962,8 @@ int fleetd_new(fleetd_t **out, const fleetd_config_t *cfg)
   if (!d->gateway && open_log(d))
     return -1;
 
-  file_id(&d->zones_id, d->cfg.zones_file);
-  file_id(&d->rules_id, d->cfg.rules_file);
+  fleetd_file_id(&d->zones_id, d->cfg.zones_file);
+  fleetd_file_id(&d->rules_id, d->cfg.rules_file);
   d->next_poll_ms = fleetd_mono_ms() + (int64_t)d->cfg.reload_interval_s * 1000;
   if (fleet_zoneset_new(&d->zones) || load_zones(d, true))
     return -1;

@@ -178,12 +178,73 @@ for n in gw ing1 ing2; do
 done
 code=$(curl -s -o "$T/zones.json" -w '%{http_code}' -H "Authorization: Bearer $token" "$GW/api/zones")
 [ "$code" = 200 ] && grep -q '"hub"' "$T/zones.json" || fail "gateway lost its zones: $code"
+# A zone change now would overwrite what someone is fixing by hand: refused, file untouched.
+cp "$S/zones.geojson" "$T/zones.broken"
+code=$(curl -s --max-time 10 -o "$T/zone.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' "$GW/api/zones" --data \
+  '{"type":"Feature","id":"late","properties":{"radius_m":100},"geometry":{"type":"Point","coordinates":[90.8,23.9]}}')
+[ "$code" = 500 ] && grep -q 'zones file unreadable' "$T/zone.out" ||
+  fail "zone change over a broken file: $code $(cat "$T/zone.out")"
+cmp -s "$S/zones.geojson" "$T/zones.broken" || fail "the broken zones file was overwritten"
 cp "$T/zones.good" "$S/zones.geojson.tmp"
 mv "$S/zones.geojson.tmp" "$S/zones.geojson"
 kill -HUP "$(cat "$T/ing1.pid")"
 wait_value 1 "SIGHUP reload" sh -c \
   "grep -c 'msg=\"reloading zones and rules\"' '$T/ing1.log' | sed 's/^[1-9][0-9]*$/1/'"
 log "broken file refused, SIGHUP reloads"
+
+# ---- two gateways change the zones at once: no change is lost -------------------------------
+# gw3 never polls the files (reload_interval_s=0): when it changes a zone, the
+# file holds a change gw made since gw3 read it, which its edit must keep.
+start_fleetd gw3 --role gateway --http 127.0.0.1:0 --state-dir "$S" --client-id fleetd-gw3 \
+  --set reload_interval_s=0
+p3=$(sed -n 's/.*msg="HTTP gateway listening".* port=\([0-9]*\).*/\1/p' "$T/gw3.log" | tail -n 1)
+GW3=http://127.0.0.1:$p3
+# zone_req BASE METHOD PATH [BODY]: the HTTP status.
+zone_req() {
+  curl -s --max-time 10 -o "$T/zreq.out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' "$1$3" ${4:+--data "$4"}
+}
+circle() {
+  printf '{"type":"Feature","id":"%s","properties":{"radius_m":200},"geometry":{"type":"Point","coordinates":[%s,23.9]}}' "$1" "$2"
+}
+zone_ids() {
+  "$PY" -c 'import json, sys
+print(",".join(sorted(f["id"] for f in json.load(open(sys.argv[1]))["features"])))' "$1"
+}
+[ "$(zone_req "$GW" POST /api/zones "$(circle east 90.7)")" = 201 ] || fail "POST east: $(cat "$T/zreq.out")"
+[ "$(zone_req "$GW3" POST /api/zones "$(circle west 90.5)")" = 201 ] || fail "POST west: $(cat "$T/zreq.out")"
+[ "$(zone_ids "$S/zones.geojson")" = east,hub,west ] ||
+  fail "zones file after two gateways' changes: $(zone_ids "$S/zones.geojson")"
+curl -s -H "Authorization: Bearer $token" "$GW3/api/zones" >"$T/gw3zones.json"
+[ "$(zone_ids "$T/gw3zones.json")" = east,hub,west ] || fail "gw3 zones: $(zone_ids "$T/gw3zones.json")"
+# A deletion on one and a change on the other: both kept.
+[ "$(zone_req "$GW" DELETE /api/zones/west)" = 204 ] || fail "DELETE west: $(cat "$T/zreq.out")"
+[ "$(zone_req "$GW3" PUT /api/zones/east "$(circle east 90.71)")" = 200 ] ||
+  fail "PUT east: $(cat "$T/zreq.out")"
+[ "$(zone_ids "$S/zones.geojson")" = east,hub ] || fail "zones file: $(zone_ids "$S/zones.geojson")"
+grep -q '90.71' "$S/zones.geojson" || fail "gw3's change of east is not in the file"
+# Concurrent POSTs from both replicas: every zone stored. (Waiting for these
+# requests only: a bare `wait` would wait for the fleetd processes too.)
+reqs=""
+for i in 1 2 3 4 5 6; do
+  zone_req "$GW" POST /api/zones "$(circle "a$i" "90.6$i")" >"$T/za$i.code" &
+  reqs="$reqs $!"
+  zone_req "$GW3" POST /api/zones "$(circle "b$i" "90.5$i")" >"$T/zb$i.code" &
+  reqs="$reqs $!"
+done
+for p in $reqs; do wait "$p" || true; done
+for i in 1 2 3 4 5 6; do
+  [ "$(cat "$T/za$i.code")" = 201 ] && [ "$(cat "$T/zb$i.code")" = 201 ] || fail "concurrent POST $i"
+done
+[ "$(zone_ids "$S/zones.geojson")" = a1,a2,a3,a4,a5,a6,b1,b2,b3,b4,b5,b6,east,hub ] ||
+  fail "after concurrent POSTs: $(zone_ids "$S/zones.geojson")"
+for n in a1 a2 a3 a4 a5 a6 b1 b2 b3 b4 b5 b6 east; do
+  zone_req "$GW" DELETE "/api/zones/$n" >/dev/null
+done
+[ "$(zone_ids "$S/zones.geojson")" = hub ] || fail "zones file: $(zone_ids "$S/zones.geojson")"
+stop_fleetd gw3
+log "zone changes of two gateways all kept"
 
 # ---- the ingest replicas stored everything; the gateway stores nothing --------------------
 stop_fleetd ing1
