@@ -1008,8 +1008,8 @@ int main(int argc, char **argv)
   printf("received: %" PRIu64 " messages, %" PRIu64 " updates, %.1f MB, %" PRIu64
          " snapshots, %" PRIu64 " errors, %" PRIu64 " unparsed\n",
          B.messages, B.updates, (double)B.bytes / 1e6, B.snapshots, B.errors, B.parse_misses);
-  printf("measured: %.1f s, %" PRIu64 " updates, %.0f updates/s\n", window_s,
-         B.updates_measured, ups);
+  printf("measured: %.1f s from %.3f (Unix time), %" PRIu64 " updates, %.0f updates/s\n",
+         window_s, (double)B.t_measure_wall_ns / 1e9, B.updates_measured, ups);
   printf("latency ms (publish ts -> receipt): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max "
          "%.1f\n",
          p50, p90, p99, p999, B.max_ms);
@@ -1055,6 +1055,7 @@ int main(int argc, char **argv)
     json_object_set_new(r, "errors", json_integer((json_int_t)B.errors));
     json_object_set_new(r, "unparsed", json_integer((json_int_t)B.parse_misses));
     json_object_set_new(r, "window_s", json_real(window_s));
+    json_object_set_new(r, "window_start_unix_s", json_real((double)B.t_measure_wall_ns / 1e9));
     json_object_set_new(r, "updates_measured", json_integer((json_int_t)B.updates_measured));
     json_object_set_new(r, "updates_per_s", json_real(ups));
     json_t *lat = json_object();
