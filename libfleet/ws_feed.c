@@ -448,7 +448,7 @@ void fleet_ws__feed_stop(fleet_ws_t *gw)
   free(gw->batch_key);
   free(gw->batch_sel);
   gw->batch_key = gw->batch_sel = NULL;
-  gw->n_batch_key = gw->cap_batch_key = gw->cap_batch_sel = 0;
+  gw->n_batch_key = 0;
 }
 
 /* Queue `v` for `c`; `tick` is the next tick (tick_next()). */
@@ -583,14 +583,10 @@ static fleet_ws__msg_t *batch_build(fleet_ws_t *gw, uint32_t n, size_t len)
 static fleet_ws__msg_t *batch_msg(fleet_ws__client_t *c)
 {
   fleet_ws_t *gw = c->gw;
-  if (gw->cap_batch_sel < FLEET_WS__BATCH_ITEMS) {
-    fleet_ws__batch_item_t *sel = malloc(FLEET_WS__BATCH_ITEMS * sizeof *sel);
-    if (!sel)
-      goto oom;
-    free(gw->batch_sel);
-    gw->batch_sel = sel;
-    gw->cap_batch_sel = FLEET_WS__BATCH_ITEMS;
-  }
+  if (!gw->batch_sel)
+    gw->batch_sel = malloc(FLEET_WS__BATCH_ITEMS * sizeof *gw->batch_sel);
+  if (!gw->batch_sel)
+    goto oom;
   uint32_t items = 0;
   size_t len = 2; /* "]}" */
   int same = gw->batch_msg != NULL;
@@ -624,12 +620,9 @@ static fleet_ws__msg_t *batch_msg(fleet_ws__client_t *c)
   gw->batch_msg = m;
   m->refs++;
   fleet_ws__batch_item_t *t = gw->batch_key;
-  size_t tcap = gw->cap_batch_key;
   gw->batch_key = gw->batch_sel;
-  gw->cap_batch_key = gw->cap_batch_sel;
   gw->n_batch_key = items;
-  gw->batch_sel = t;
-  gw->cap_batch_sel = tcap;
+  gw->batch_sel = t; /* NULL the first time: allocated by the next call */
   return m;
 
 oom:

@@ -262,8 +262,8 @@ struct fleet_ws {
    * the frame instead of building their own copy.
    */
   fleet_ws__msg_t *batch_msg;
-  fleet_ws__batch_item_t *batch_key, *batch_sel;
-  size_t n_batch_key, cap_batch_key, cap_batch_sel;
+  fleet_ws__batch_item_t *batch_key, *batch_sel; /* FLEET_WS__BATCH_ITEMS each, or NULL */
+  size_t n_batch_key;
 
   /* counters (relaxed atomics) */
   atomic_uint_fast64_t st_clients, st_connections, st_disconnects, st_auth_failures,
