@@ -24,7 +24,6 @@ struct fleetd_dbcheck {
   char db[NDB][FLEET_INFLUX_NAME_MAX];
   char url[FLEETD_PATH_MAX];
   bool skip; /* InfluxDB 2.x: buckets, not databases (asked once, for the start-up log) */
-  bool asked; /* the first check is done (thread only) */
 
   pthread_t thread;
   bool running;
@@ -142,6 +141,7 @@ static void *dbcheck_main(void *arg)
   uint64_t seen[NDB] = {0, 0};
   refused_404(c, seen);
   int64_t next_ms = 0; /* check at once */
+  bool first = true;
   pthread_mutex_lock(&c->mu);
   while (!c->stop) {
     int64_t now = fleetd_mono_ms();
@@ -149,8 +149,8 @@ static void *dbcheck_main(void *arg)
     if (now >= next_ms || (refused && c->state == S_OK)) {
       pthread_mutex_unlock(&c->mu);
       char why[sizeof c->why] = ""; /* check() sets it only on a problem */
-      enum state st = check(c, !c->asked, why, sizeof why);
-      c->asked = true;
+      enum state st = check(c, first, why, sizeof why);
+      first = false;
       pthread_mutex_lock(&c->mu);
       log_change(c, c->state, st, why);
       c->state = st;
