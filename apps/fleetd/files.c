@@ -30,7 +30,11 @@ bool fleetd_same_file(const fleetd_file_id_t *a, const fleetd_file_id_t *b)
                          a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec);
 }
 
-int fleetd_read_file(fleet_buf_t *out, const char *path, size_t max)
+/* Largest zones file read. */
+#define ZONES_FILE_MAX (256u * 1024u * 1024u)
+
+/* Append the file to `out`: 0, or -errno (-EFBIG past `max` bytes). */
+static int read_file(fleet_buf_t *out, const char *path, size_t max)
 {
   FILE *f = fopen(path, "rb");
   if (!f)
@@ -51,6 +55,17 @@ int fleetd_read_file(fleet_buf_t *out, const char *path, size_t max)
   if (!rc && ferror(f))
     rc = -EIO;
   fclose(f);
+  return rc;
+}
+
+int fleetd_zones_load_file(fleet_zoneset_t *set, const char *path)
+{
+  fleet_buf_t buf = FLEET_BUF_INIT;
+  int rc = read_file(&buf, path, ZONES_FILE_MAX);
+  if (!rc && fleet_zoneset_load_geojson(set, buf.ptr ? buf.ptr : "", buf.len,
+                                        FLEET_ZONESET_LOAD_REPLACE_ALL) != 0)
+    rc = 1;
+  fleet_buf_dispose(&buf);
   return rc;
 }
 

@@ -9,7 +9,7 @@
  *             alerts as JSON for fleet/{id}/alerts
  * pipeline.c  the per-message path (ingest log, parse, tracker, writers),
  *             checkpoints, reloads and counters
- * files.c     the zones and rules files: identity, reading, atomic writes, locks
+ * files.c     the zones and rules files: identity, loading, atomic writes, locks
  * main.c      options, start-up, the main loop, signals and shutdown
  */
 #ifndef FLEETD_H
@@ -252,14 +252,14 @@ typedef struct fleetd_file_id {
   struct timespec mtim;
 } fleetd_file_id_t;
 
-/* Largest zones file read. */
-#define FLEETD_ZONES_FILE_MAX (256u * 1024u * 1024u)
-
 /* The identity of `path` now (present false when it cannot be stat()ed). */
 void fleetd_file_id(fleetd_file_id_t *out, const char *path);
 bool fleetd_same_file(const fleetd_file_id_t *a, const fleetd_file_id_t *b);
-/* Append the file to `out`: 0, or -errno (-EFBIG past `max` bytes). */
-int fleetd_read_file(fleet_buf_t *out, const char *path, size_t max);
+/* Make `set` exactly the zones of the GeoJSON file `path` (REPLACE_ALL; the
+ * set stays as it was on failure). 0; -errno when the file cannot be read
+ * (-ENOENT: there is none, -EFBIG: over 256 MiB); 1 when it is not a valid
+ * zones document (fleet_error_last() says why). */
+int fleetd_zones_load_file(fleet_zoneset_t *set, const char *path);
 /* Replace `path` with `data`: a temporary file of this process, fsync,
  * rename, fsync of the directory. 0, or -1 with errno. */
 int fleetd_write_atomic(const char *path, const char *data, size_t len);

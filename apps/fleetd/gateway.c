@@ -1194,23 +1194,16 @@ static int zones_catch_up(fleetd_gw_t *gw, fleet_ws_response_t *resp)
   fleetd_file_id(&now, gw->cfg.zones_file);
   if (!now.present || fleetd_same_file(&now, &gw->zones_seen))
     return 0; /* no file yet, or the one this process last read or wrote */
-  fleet_buf_t buf = FLEET_BUF_INIT;
-  int rc = fleetd_read_file(&buf, gw->cfg.zones_file, FLEETD_ZONES_FILE_MAX);
-  const char *why = rc ? strerror(-rc) : NULL;
-  if (!rc && fleet_zoneset_load_geojson(gw->parts.zones, buf.ptr ? buf.ptr : "", buf.len,
-                                        FLEET_ZONESET_LOAD_REPLACE_ALL) != 0) {
-    rc = -1;
-    why = fleet_error_last();
-  }
+  int rc = fleetd_zones_load_file(gw->parts.zones, gw->cfg.zones_file);
   if (rc) {
+    const char *why = rc < 0 ? strerror(-rc) : fleet_error_last();
     fleetd_log(FLEETD_ERROR, "zones file unreadable: zone change refused", "file",
                gw->cfg.zones_file, "error", why, NULL);
     fleet_ws_response_error(resp, 500, "zones file unreadable", why);
-  } else {
-    gw->zones_seen = now;
+    return -1;
   }
-  fleet_buf_dispose(&buf);
-  return rc ? -1 : 0;
+  gw->zones_seen = now;
+  return 0;
 }
 
 static int h_zones_get(fleet_ws_response_t *resp, const fleet_ws_request_t *req, void *ud)

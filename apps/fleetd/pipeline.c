@@ -691,28 +691,20 @@ static void stop_sync(fleetd_t *d)
 static int load_zones(fleetd_t *d, bool initial)
 {
   const char *path = d->cfg.zones_file;
-  fleet_buf_t buf = FLEET_BUF_INIT;
-  int rc = fleetd_read_file(&buf, path, FLEETD_ZONES_FILE_MAX);
+  int rc = fleetd_zones_load_file(d->zones, path);
   if (rc == -ENOENT && (initial || !d->zones_from_file)) {
-    fleet_buf_dispose(&buf);
     if (initial)
       fleetd_log(FLEETD_INFO, "no zones file: no geofences", "file", path, NULL);
     return 0;
   }
-  if (rc) {
-    fleet_buf_dispose(&buf);
-    char n[32];
-    snprintf(n, sizeof n, "%zu", fleet_zoneset_count(d->zones));
+  char n[32];
+  snprintf(n, sizeof n, "%zu", fleet_zoneset_count(d->zones));
+  if (rc < 0) {
     fleetd_log(FLEETD_ERROR, initial ? "cannot read the zones file" :
                                        "cannot read the zones file; keeping the current zones",
                "file", path, "error", strerror(-rc), "zones", n, NULL);
     return -1;
   }
-  rc = fleet_zoneset_load_geojson(d->zones, buf.ptr ? buf.ptr : "", buf.len,
-                                  FLEET_ZONESET_LOAD_REPLACE_ALL);
-  fleet_buf_dispose(&buf);
-  char n[32];
-  snprintf(n, sizeof n, "%zu", fleet_zoneset_count(d->zones));
   if (rc) {
     fleetd_log(FLEETD_ERROR, initial ? "invalid zones file" :
                                        "invalid zones file; keeping the current zones",
