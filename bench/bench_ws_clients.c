@@ -126,8 +126,10 @@ typedef struct bench {
    * latency, updates over SLOW_MS; shows whether a tail is spread or bursts */
   int64_t t_measure_wall_ns;
   size_t n_secs;
-  uint64_t *sec_n, *sec_slow;
-  double *sec_max;
+  struct second {
+    uint64_t n, slow;
+    double max_ms;
+  } *secs;
   int64_t conn_t0_ms, conn_t1_ms;
 } bench_t;
 
@@ -221,11 +223,12 @@ static void hist_add(double ms, int64_t now_ns)
     B.max_ms = ms;
   int64_t sec = (now_ns - B.t_measure_wall_ns) / 1000000000;
   if (sec >= 0 && (size_t)sec < B.n_secs) {
-    B.sec_n[sec]++;
-    if (ms > B.sec_max[sec])
-      B.sec_max[sec] = ms;
+    struct second *s = &B.secs[sec];
+    s->n++;
+    if (ms > s->max_ms)
+      s->max_ms = ms;
     if (ms > SLOW_MS)
-      B.sec_slow[sec]++;
+      s->slow++;
   }
   size_t bin;
   if (ms < 10000.0)
@@ -923,16 +926,10 @@ int main(int argc, char **argv)
 
   B.hist = calloc(N_BINS, sizeof *B.hist);
   B.n_secs = (size_t)B.duration_s + 2;
-  B.sec_n = calloc(B.n_secs, sizeof *B.sec_n);
-  B.sec_slow = calloc(B.n_secs, sizeof *B.sec_slow);
-  B.sec_max = calloc(B.n_secs, sizeof *B.sec_max);
-  if (!B.sec_n || !B.sec_slow || !B.sec_max) {
-    fprintf(stderr, "bench_ws_clients: out of memory\n");
-    return 1;
-  }
+  B.secs = calloc(B.n_secs, sizeof *B.secs);
   B.conns = calloc((size_t)B.clients, sizeof *B.conns);
   B.ep = epoll_create1(EPOLL_CLOEXEC);
-  if (!B.hist || !B.conns || B.ep < 0)
+  if (!B.hist || !B.secs || !B.conns || B.ep < 0)
     return 2;
   for (int i = 0; i < B.clients; i++) {
     B.conns[i].idx = i;
@@ -1015,17 +1012,17 @@ int main(int argc, char **argv)
          p50, p90, p99, p999, B.max_ms);
   printf("client cpu: %.2f s = %.1f %% of one core\n", cpu,
          window_s > 0 ? 100.0 * cpu / window_s : 0);
-  size_t secs = window_s > 0 ? (size_t)window_s : 0;
-  if (secs > B.n_secs)
-    secs = B.n_secs;
+  size_t n_window = window_s > 0 ? (size_t)window_s : 0;
+  if (n_window > B.n_secs)
+    n_window = B.n_secs;
   size_t slow_secs = 0;
-  for (size_t i = 0; i < secs; i++)
-    slow_secs += B.sec_slow[i] > 0;
-  printf("seconds with updates over %.0f ms: %zu of %zu", SLOW_MS, slow_secs, secs);
-  for (size_t i = 0, shown = 0; i < secs && shown < 20; i++)
-    if (B.sec_slow[i]) {
+  for (size_t i = 0; i < n_window; i++)
+    slow_secs += B.secs[i].slow > 0;
+  printf("seconds with updates over %.0f ms: %zu of %zu", SLOW_MS, slow_secs, n_window);
+  for (size_t i = 0, shown = 0; i < n_window && shown < 20; i++)
+    if (B.secs[i].slow) {
       printf("%s%zu (max %.0f ms, %" PRIu64 " of %" PRIu64 ")", shown++ ? ", " : ": ", i,
-             B.sec_max[i], B.sec_slow[i], B.sec_n[i]);
+             B.secs[i].max_ms, B.secs[i].slow, B.secs[i].n);
     }
   printf("\n");
   fflush(stdout);
@@ -1066,11 +1063,11 @@ int main(int argc, char **argv)
     json_object_set_new(lat, "max", json_real(B.max_ms));
     json_object_set_new(r, "latency_ms", lat);
     json_t *ps = json_array();
-    for (size_t i = 0; i < secs; i++) {
+    for (size_t i = 0; i < n_window; i++) {
       json_t *e = json_object();
-      json_object_set_new(e, "updates", json_integer((json_int_t)B.sec_n[i]));
-      json_object_set_new(e, "max_ms", json_real(B.sec_max[i]));
-      json_object_set_new(e, "slow", json_integer((json_int_t)B.sec_slow[i]));
+      json_object_set_new(e, "updates", json_integer((json_int_t)B.secs[i].n));
+      json_object_set_new(e, "max_ms", json_real(B.secs[i].max_ms));
+      json_object_set_new(e, "slow", json_integer((json_int_t)B.secs[i].slow));
       json_array_append_new(ps, e);
     }
     json_object_set_new(r, "per_second", ps);
@@ -1085,9 +1082,7 @@ int main(int argc, char **argv)
   free(B.upgrade_req);
   free(B.sub_frame);
   free(B.hist);
-  free(B.sec_n);
-  free(B.sec_slow);
-  free(B.sec_max);
+  free(B.secs);
   free(B.sub_msg);
   int ok = B.n_connected == B.clients && B.n_dropped == 0 && B.n_failed == 0 && !interrupted &&
            window_s > 0;
