@@ -279,15 +279,15 @@ def connect(srv, token=None, **kw):
                               **kw)
 
 
-def publish(srv, vehicle, lat, lng, speed=None, ts=None, extra=None):
+def publish(srv, vehicle, lat, lng, speed=None, ts=None, extra=None, session=None):
     rec = {"v": 1, "vehicle_id": vehicle, "ts": ts or time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                         time.gmtime()),
            "lat": lat, "lng": lng}
     if speed is not None:
         rec["speed"] = speed
     params = {"extra": json.dumps(extra)} if extra else None
-    r = requests.post(srv.base + "/api/publish/telemetry", data=json.dumps(rec),
-                      params=params, headers=srv.auth(), timeout=5)
+    r = (session or requests).post(srv.base + "/api/publish/telemetry", data=json.dumps(rec),
+                                   params=params, headers=srv.auth(), timeout=5)
     assert r.status_code == 204, r.text
 
 
@@ -512,12 +512,8 @@ def test_updates_coalesced_at_the_interval(srv):
         sess = requests.Session()
         i = 0
         while not stop.is_set() and i < 60:
-            rec = {"v": 1, "vehicle_id": "v-coal", "ts": "2026-05-21T10:00:00Z",
-                   "lat": 10.0, "lng": 20.0, "speed": i}
             sent.append((time.monotonic(), i))  # before: the update may overtake the reply
-            r = sess.post(srv.base + "/api/publish/telemetry", data=json.dumps(rec),
-                          headers=srv.auth(), timeout=5)
-            assert r.status_code == 204
+            publish(srv, "v-coal", 10.0, 20.0, speed=i, ts="2026-05-21T10:00:00Z", session=sess)
             i += 1
             time.sleep(0.1)
 
@@ -641,12 +637,8 @@ def test_a_vehicle_catches_up_after_a_burst(srv):
             delay = start + at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            rec = {"v": 1, "vehicle_id": "v-burst", "ts": "2026-05-21T10:00:00Z",
-                   "lat": 10.0, "lng": 20.0, "speed": i}
             published[i] = time.monotonic()
-            r = sess.post(srv.base + "/api/publish/telemetry", data=json.dumps(rec),
-                          headers=srv.auth(), timeout=5)
-            assert r.status_code == 204
+            publish(srv, "v-burst", 10.0, 20.0, speed=i, ts="2026-05-21T10:00:00Z", session=sess)
 
     async def go():
         async with connect(srv) as ws:
