@@ -1075,7 +1075,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     } else if (*s) {
       time_t t = curl_getdate(s, NULL);
       if (t != (time_t)-1) {
-        int64_t d = ((int64_t)t - (int64_t)time(NULL)) * 1000;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t d = (int64_t)t * 1000 - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
         w->retry_after_ms = d < 0 ? 0 : d > 3600000 ? 3600000 : d;
       }
     }

@@ -122,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         url = urlsplit(self.path)
         received = time.monotonic()
+        received_wall = time.time()
         try:
             raw = self.read_body()
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -179,6 +180,7 @@ class Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": text,
             "time": received,
+            "wall": received_wall,
             "status": status,
             "written": written,
         }
