@@ -271,6 +271,15 @@ async def recv_until(ws, pred, timeout=5):
             return m
 
 
+async def subscribe(ws, vehicles, **opts):
+    """Subscribes to vehicles ("*" or a list) with the given options
+    (interval_ms, batch) and returns the snapshot that answers it."""
+    await ws.send(json.dumps({"type": "subscribe", "vehicles": vehicles, **opts}))
+    snap = await recv_json(ws)
+    assert snap["type"] == "snapshot", snap
+    return snap
+
+
 def connect(srv, token=None, **kw):
     # max_queue=None: with a full queue of unread messages, websockets stops
     # reading and only sees the server's close frame after close_timeout.
@@ -476,14 +485,11 @@ def test_subscribe_gets_snapshot(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-snap-1", "v-none"],
-                                      "interval_ms": 250}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, ["v-snap-1", "v-none"], interval_ms=250)
             assert snap == {"type": "snapshot", "interval_ms": 250, "vehicles": [
                 {"vehicle_id": "v-snap-1", "ts": "2026-05-21T10:30:00Z", "lat": 23.5,
                  "lng": 90.25, "speed": 12.5, "status": "idle"}]}
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*"}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, "*")
             ids = {v["vehicle_id"]: v for v in snap["vehicles"]}
             assert snap["interval_ms"] == 250  # kept from the first subscribe
             assert ids["v-snap-2"] == {"vehicle_id": "v-snap-2", "ts": "2026-05-21T10:30:01Z",
@@ -496,9 +502,7 @@ def test_interval_is_clamped(srv):
     async def go():
         async with connect(srv) as ws:
             for asked, got in ((5, 100), (10 ** 9, 60000), (1500, 1500)):
-                await ws.send(json.dumps({"type": "subscribe", "vehicles": [],
-                                          "interval_ms": asked}))
-                snap = await recv_json(ws)
+                snap = await subscribe(ws, [], interval_ms=asked)
                 assert (snap["type"], snap["interval_ms"]) == ("snapshot", got)
     run(go())
 
@@ -519,9 +523,7 @@ def test_updates_coalesced_at_the_interval(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-coal"],
-                                      "interval_ms": 1000}))
-            assert (await recv_json(ws))["type"] == "snapshot"
+            await subscribe(ws, ["v-coal"], interval_ms=1000)
             t = threading.Thread(target=producer)
             t.start()
             got = []
@@ -564,9 +566,7 @@ def test_faster_interval(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-fast"],
-                                      "interval_ms": 200}))
-            await recv_json(ws)
+            await subscribe(ws, ["v-fast"], interval_ms=200)
             t = threading.Thread(target=producer)
             t.start()
             stamps = []
@@ -592,9 +592,7 @@ def test_vehicles_do_not_wait_for_each_other(srv):
     out at the next flush tick (50 ms), not at the first one's next interval."""
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-q1", "v-q2"],
-                                      "interval_ms": 1000}))
-            assert (await recv_json(ws))["type"] == "snapshot"
+            await subscribe(ws, ["v-q1", "v-q2"], interval_ms=1000)
             t0 = time.monotonic()
             publish(srv, "v-q1", 1.0, 1.0, speed=1)
             m = await recv_json(ws)
@@ -642,9 +640,7 @@ def test_a_vehicle_catches_up_after_a_burst(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-burst"],
-                                      "interval_ms": 500}))
-            assert (await recv_json(ws))["type"] == "snapshot"
+            await subscribe(ws, ["v-burst"], interval_ms=500)
             t = threading.Thread(target=producer)
             t.start()
             got = {}
@@ -674,9 +670,7 @@ def test_batch_frames(srv):
             await ws.send(json.dumps({"type": "subscribe", "vehicles": "*", "batch": "yes"}))
             m = await recv_json(ws)
             assert m == {"type": "error", "message": "subscribe: 'batch' must be true or false"}
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-b1", "v-b2", "v-b3"],
-                                      "interval_ms": 1000, "batch": True}))
-            assert (await recv_json(ws))["type"] == "snapshot"
+            await subscribe(ws, ["v-b1", "v-b2", "v-b3"], interval_ms=1000, batch=True)
             for i, v in enumerate(["v-b1", "v-b2", "v-b3"]):
                 publish(srv, v, 3.0, 4.0, speed=10 + i)
             seen = {}
@@ -688,9 +682,7 @@ def test_batch_frames(srv):
                     assert u["vehicle_id"] not in seen, m
                     seen[u["vehicle_id"]] = u["data"]
             # "batch": false goes back to one frame per vehicle.
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-b1"],
-                                      "batch": False}))
-            assert (await recv_json(ws))["type"] == "snapshot"
+            await subscribe(ws, ["v-b1"], batch=False)
             await asyncio.sleep(1.0)  # past v-b1's interval
             publish(srv, "v-b1", 3.0, 4.0, speed=20)
             last = await recv_json(ws, 3)
@@ -711,12 +703,8 @@ def test_batch_frames_are_shared(srv):
         socks = [await connect(srv) for _ in range(4)]
         try:
             for ws in socks[:3]:
-                await ws.send(json.dumps({"type": "subscribe", "vehicles": ids,
-                                          "interval_ms": 1000, "batch": True}))
-                assert (await recv_json(ws))["type"] == "snapshot"
-            await socks[3].send(json.dumps({"type": "subscribe", "vehicles": ids[:5],
-                                            "interval_ms": 1000, "batch": True}))
-            assert (await recv_json(socks[3]))["type"] == "snapshot"
+                await subscribe(ws, ids, interval_ms=1000, batch=True)
+            await subscribe(socks[3], ids[:5], interval_ms=1000, batch=True)
             st0 = srv.stats()
             for i, v in enumerate(ids):
                 publish(srv, v, 1.0 + i / 1000, 2.0, speed=i)
@@ -754,8 +742,7 @@ def test_batch_frames_are_shared(srv):
 def test_alerts_immediate_and_complete(srv):
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-alert"]}))
-            await recv_json(ws)
+            await subscribe(ws, ["v-alert"])
             sess = requests.Session()
             latencies = []
             for i in range(5):
@@ -795,8 +782,7 @@ def test_allow_list_limits_what_a_viewer_sees(srv):
             snap = await recv_json(ws)
             assert [v["vehicle_id"] for v in snap["vehicles"]] == ["v-a1"]
             await ws.send(json.dumps({"type": "unsubscribe", "vehicles": ["v-a1"]}))
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*"}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, "*")
             assert [v["vehicle_id"] for v in snap["vehicles"]] == ["v-a1"]
             publish_alert(srv, "v-a2", {"rule": "hidden"})
             publish(srv, "v-a2", 2.5, 2.5)
@@ -811,14 +797,12 @@ def test_allow_list_limits_what_a_viewer_sees(srv):
         # An admin sees everything, whatever the token's list says.
         admin = srv.token(role="admin", vehicles=["v-a1"])
         async with connect(srv, admin) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-a2"]}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, ["v-a2"])
             assert [v["vehicle_id"] for v in snap["vehicles"]] == ["v-a2"]
         # A token with no vehicles sees none.
         nobody = srv.token(role="viewer", vehicles=[])
         async with connect(srv, nobody) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*"}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, "*")
             assert snap["vehicles"] == []
     run(go())
 
@@ -826,9 +810,7 @@ def test_allow_list_limits_what_a_viewer_sees(srv):
 def test_unsubscribe_stops_updates(srv):
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-un"],
-                                      "interval_ms": 100}))
-            await recv_json(ws)
+            await subscribe(ws, ["v-un"], interval_ms=100)
             publish(srv, "v-un", 5.0, 5.0, speed=1)
             m = await recv_json(ws)
             assert m["data"]["speed"] == 1
@@ -872,8 +854,7 @@ def test_binary_and_star_unsubscribe_errors(srv):
             await ws.send(b'{"type":"ping"}')
             m = await recv_json(ws)
             assert m["message"].startswith("binary messages are not supported")
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*"}))
-            await recv_json(ws)
+            await subscribe(ws, "*")
             await ws.send(json.dumps({"type": "unsubscribe", "vehicles": ["v-a1"]}))
             m = await recv_json(ws)
             assert m["message"].startswith("unsubscribe: the connection is subscribed to")
@@ -940,8 +921,7 @@ def test_token_expiry_closes_4001(other_server):
     async def go():
         t0 = time.monotonic()
         async with connect(s, s.token(ttl=2)) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*"}))
-            await recv_json(ws)
+            await subscribe(ws, "*")
             await ws.wait_closed()
             return ws.close_code, time.monotonic() - t0
     code, elapsed = run(go())
@@ -1013,8 +993,7 @@ def test_slow_reader_is_dropped_and_does_not_delay_others(srv):
 
     async def go():
         async with connect(srv) as fast:
-            await fast.send(json.dumps({"type": "subscribe", "vehicles": ["v-bp"]}))
-            await recv_json(fast)
+            await subscribe(fast, ["v-bp"])
             sess = requests.Session()
             latencies = []
             received = 0
@@ -1180,8 +1159,7 @@ def test_deferred_response_does_not_block_the_feed(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-defer"]}))
-            await recv_json(ws)
+            await subscribe(ws, ["v-defer"])
             t = threading.Thread(target=slow_request)
             t.start()
             await asyncio.sleep(0.1)
@@ -1243,9 +1221,7 @@ def test_large_messages_arrive_whole(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-large"],
-                                      "interval_ms": 100}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, ["v-large"], interval_ms=100)
             assert snap["vehicles"][0]["pad"] == first
             put_state(second)
             m = await recv_json(ws)
@@ -1265,8 +1241,7 @@ def test_stale_telemetry_is_ignored(srv):
 
     async def go():
         async with connect(srv) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": ["v-stale"]}))
-            return await recv_json(ws)
+            return await subscribe(ws, ["v-stale"])
     snap = run(go())
     assert snap["vehicles"][0]["lat"] == 1.0
 
@@ -1358,9 +1333,7 @@ def test_feed_thread_fan_out(other_server):
 
     async def client(interval):
         async with connect(s) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*",
-                                      "interval_ms": interval}))
-            snap = await recv_json(ws)
+            snap = await subscribe(ws, "*", interval_ms=interval)
             assert snap["interval_ms"] == interval
             last = {}
             gaps = []
@@ -1405,9 +1378,7 @@ def test_an_update_waits_at_most_one_tick_while_ticking(other_server):
 
     async def client(interval, seconds):
         async with connect(s) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*",
-                                      "interval_ms": interval}))
-            assert (await recv_json(ws))["type"] == "snapshot"
+            await subscribe(ws, "*", interval_ms=interval)
             waits = []
             t_end = time.monotonic() + seconds
             while time.monotonic() < t_end:
@@ -1464,8 +1435,7 @@ def test_tls(other_server, tmp_path):
 
     async def go():
         async with connect(s, ssl=ctx) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "vehicles": "*"}))
-            return await recv_json(ws)
+            return await subscribe(ws, "*")
     assert run(go())["type"] == "snapshot"
 
     async def refused():
