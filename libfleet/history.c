@@ -1135,8 +1135,10 @@ int fleet_history__row_to_point(fleet_telemetry_t *rec, fleet_history_hourly_t *
   return 0;
 }
 
-int fleet_history__row_to_trip(fleet_history_trip_t *t, const fleet_history_row_t *row)
+int fleet_history_row_to_trip(fleet_history_trip_t *t, const fleet_history_row_t *row)
 {
+  if (!t || !row)
+    return fleet_error__set(FLEET_EINVAL, "fleet_history_row_to_trip: NULL argument");
   memset(t, 0, sizeof *t);
   int rc;
   if ((rc = row_vehicle(t->vehicle_id, row, "trip")) ||
@@ -1168,9 +1170,11 @@ static int opt_position(const fleet_history_row_t *row, double *lat, double *lng
   return 0;
 }
 
-int fleet_history__row_to_zone_event(fleet_history_zone_event_t *e,
-                                     const fleet_history_row_t *row)
+int fleet_history_row_to_zone_event(fleet_history_zone_event_t *e,
+                                    const fleet_history_row_t *row)
 {
+  if (!e || !row)
+    return fleet_error__set(FLEET_EINVAL, "fleet_history_row_to_zone_event: NULL argument");
   memset(e, 0, sizeof *e);
   int rc = row_vehicle(e->vehicle_id, row, "geofence event");
   if (rc)
@@ -1193,8 +1197,10 @@ int fleet_history__row_to_zone_event(fleet_history_zone_event_t *e,
   return 0;
 }
 
-int fleet_history__row_to_alert(fleet_history_alert_t *a, const fleet_history_row_t *row)
+int fleet_history_row_to_alert(fleet_history_alert_t *a, const fleet_history_row_t *row)
 {
+  if (!a || !row)
+    return fleet_error__set(FLEET_EINVAL, "fleet_history_row_to_alert: NULL argument");
   memset(a, 0, sizeof *a);
   int rc = row_vehicle(a->vehicle_id, row, "alert");
   if (rc)
@@ -1280,7 +1286,7 @@ static int on_trip_row(const fleet_history_row_t *row, void *ud)
   if (c->limit && c->count >= c->limit)
     return 0;
   fleet_history_trip_t t;
-  int rc = fleet_history__row_to_trip(&t, row);
+  int rc = fleet_history_row_to_trip(&t, row);
   if (rc)
     return rc;
   c->count++;
@@ -1293,7 +1299,7 @@ static int on_zone_row(const fleet_history_row_t *row, void *ud)
   if (c->limit && c->count >= c->limit)
     return 0;
   fleet_history_zone_event_t e;
-  int rc = fleet_history__row_to_zone_event(&e, row);
+  int rc = fleet_history_row_to_zone_event(&e, row);
   if (rc)
     return rc;
   c->count++;
@@ -1306,7 +1312,7 @@ static int on_alert_row(const fleet_history_row_t *row, void *ud)
   if (c->limit && c->count >= c->limit)
     return 0;
   fleet_history_alert_t a;
-  int rc = fleet_history__row_to_alert(&a, row);
+  int rc = fleet_history_row_to_alert(&a, row);
   if (rc)
     return rc;
   c->count++;

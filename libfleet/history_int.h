@@ -88,9 +88,4 @@ int fleet_history__row_to_point(fleet_telemetry_t *rec, fleet_history_hourly_t *
                                 const char **fleet_id, const char **device_type,
                                 const fleet_history_row_t *row, fleet_history_tier_t tier);
 
-int fleet_history__row_to_trip(fleet_history_trip_t *out, const fleet_history_row_t *row);
-int fleet_history__row_to_zone_event(fleet_history_zone_event_t *out,
-                                     const fleet_history_row_t *row);
-int fleet_history__row_to_alert(fleet_history_alert_t *out, const fleet_history_row_t *row);
-
 #endif /* FLEET_HISTORY_INT_H */

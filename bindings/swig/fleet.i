@@ -1876,6 +1876,9 @@ struct fleetswig_writer {};
 %ignore fleet_history_trips;
 %ignore fleet_history_zone_events;
 %ignore fleet_history_alerts;
+%ignore fleet_history_row_to_trip;
+%ignore fleet_history_row_to_zone_event;
+%ignore fleet_history_row_to_alert;
 %ignore fleet_history_ensure_database;
 %include <fleet/history.h>
 

@@ -479,6 +479,28 @@ FLEET_API int fleet_history_zone_events(fleet_history_t *h,
 FLEET_API int fleet_history_alerts(fleet_history_t *h, const fleet_history_filter_t *filter,
                                    fleet_history_alert_cb cb, void *userdata);
 
+/**
+ * Decode one row of `trips`, `geofence_events` or `alerts` (from
+ * fleet_history_query() with `SELECT *`) into the plain struct the typed
+ * queries above deliver, for queries they do not cover (another order, an own
+ * WHERE clause). Strings are copied (texts longer than the struct's field are
+ * truncated), so `out` does not borrow from `row`. The vehicle id is the
+ * `vehicle_id` column or, without one, the series' GROUP BY tag of that name.
+ * @param out filled; zeroed first, left zeroed and partly filled on error.
+ * @param row a row from a fleet_history_row_cb.
+ * @return 0; FLEET_EINVAL (NULL argument); FLEET_EPARSE when a required
+ *   field is missing or has the wrong type (every kind: vehicle_id; trips:
+ *   start_ns and end_ns; zone events: zone_id and an event of "enter" or
+ *   "exit"; alerts: rule), with the row's time in fleet_error_last().
+ * Thread safety: pure functions of their arguments; any thread.
+ */
+FLEET_API int fleet_history_row_to_trip(fleet_history_trip_t *out,
+                                        const fleet_history_row_t *row);
+FLEET_API int fleet_history_row_to_zone_event(fleet_history_zone_event_t *out,
+                                              const fleet_history_row_t *row);
+FLEET_API int fleet_history_row_to_alert(fleet_history_alert_t *out,
+                                         const fleet_history_row_t *row);
+
 /* ---- Retention tiers ------------------------------------------------- */
 
 /** What fleet_history_ensure_database() did. */

@@ -505,9 +505,9 @@ static int convert_row(const fleet_history_row_t *row, void *ud)
       snprintf(c->device_type, sizeof c->device_type, "%s", dt);
     }
     break;
-  case 2: c->rc = fleet_history__row_to_trip(&c->trip, row); break;
-  case 3: c->rc = fleet_history__row_to_zone_event(&c->zone, row); break;
-  default: c->rc = fleet_history__row_to_alert(&c->alert, row); break;
+  case 2: c->rc = fleet_history_row_to_trip(&c->trip, row); break;
+  case 3: c->rc = fleet_history_row_to_zone_event(&c->zone, row); break;
+  default: c->rc = fleet_history_row_to_alert(&c->alert, row); break;
   }
   return 0;
 }
@@ -687,6 +687,28 @@ static void test_row_to_events(void **state)
   const char *alert_bad = "{\"results\":[{\"series\":[{\"columns\":[\"time\",\"vehicle_id\"],"
                           "\"values\":[[9,\"t3\"]]}]}]}";
   assert_int_equal(convert_doc(&c, 4, alert_bad), FLEET_EPARSE);
+  assert_non_null(strstr(fleet_error_last(), "rule missing"));
+  const char *zone_alert =
+    "{\"results\":[{\"series\":[{\"columns\":[\"time\",\"rule\",\"zone_id\",\"zone_name\","
+    "\"vehicle_id\"],\"values\":[[9,\"no-entry\",\"z1\",\"Yard\",\"t3\"]]}]}]}";
+  assert_int_equal(convert_doc(&c, 4, zone_alert), 0);
+  assert_string_equal(c.alert.zone_id, "z1");
+  assert_string_equal(c.alert.zone_name, "Yard");
+  assert_int_equal(c.alert.has_position, 0);
+  const char *no_vehicle = "{\"results\":[{\"series\":[{\"columns\":[\"time\",\"rule\"],"
+                           "\"values\":[[9,\"r\"]]}]}]}";
+  assert_int_equal(convert_doc(&c, 4, no_vehicle), FLEET_EPARSE);
+
+  fleet_history_row_t row;
+  memset(&row, 0, sizeof row);
+  assert_int_equal(fleet_history_row_to_trip(NULL, &row), FLEET_EINVAL);
+  assert_int_equal(fleet_history_row_to_trip(&c.trip, NULL), FLEET_EINVAL);
+  assert_int_equal(fleet_history_row_to_zone_event(NULL, &row), FLEET_EINVAL);
+  assert_int_equal(fleet_history_row_to_zone_event(&c.zone, NULL), FLEET_EINVAL);
+  assert_int_equal(fleet_history_row_to_alert(NULL, &row), FLEET_EINVAL);
+  assert_int_equal(fleet_history_row_to_alert(&c.alert, NULL), FLEET_EINVAL);
+  /* A row without columns is not an alert. */
+  assert_int_equal(fleet_history_row_to_alert(&c.alert, &row), FLEET_EPARSE);
 }
 
 /* ---- Handle, options, tier selection ---- */
