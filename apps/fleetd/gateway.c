@@ -852,40 +852,30 @@ static int cmp_ev(const void *a, const void *b)
   return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* /api/alerts: the rows of `alerts`, newest first, as ALERT objects; rows that
+ * are not alerts (written by something else) are counted and left out. */
+typedef struct alert_rows {
+  fleet_buf_t *b;
+  size_t n;
+  size_t skipped;
+  char first_error[256];
+} alert_rows_t;
+
 static int on_alert_row(const fleet_history_row_t *row, void *ud)
 {
-  fleet_buf_t *b = ud;
+  alert_rows_t *c = ud;
   fleet_history_alert_t a;
-  memset(&a, 0, sizeof a);
-  a.ts_ns = row->time_ns;
-  const struct {
-    const char *col;
-    char *dst;
-  } s[] = {{FLEET_HISTORY_TAG_VEHICLE_ID, a.vehicle_id}, {FLEET_HISTORY_F_RULE, a.rule},
-           {FLEET_HISTORY_F_TYPE, a.type},               {FLEET_HISTORY_F_SEVERITY, a.severity},
-           {FLEET_HISTORY_F_MESSAGE, a.message},         {FLEET_HISTORY_F_ZONE_ID, a.zone_id},
-           {FLEET_HISTORY_F_ZONE_NAME, a.zone_name}};
-  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
-    const fleet_history_value_t *v = fleet_history_row_get(row, s[i].col);
-    if (v && v->type == FLEET_HISTORY_STRING)
-      snprintf(s[i].dst, s[i].dst == a.vehicle_id ? sizeof a.vehicle_id : FLEET_HISTORY_TEXT_MAX,
-               "%s", v->s);
+  int rc = fleet_history_row_to_alert(&a, row);
+  if (rc == FLEET_EPARSE) {
+    if (!c->skipped++)
+      snprintf(c->first_error, sizeof c->first_error, "%s", fleet_error_last());
+    return 0;
   }
-  const fleet_history_value_t *v = fleet_history_row_get(row, FLEET_HISTORY_F_VALUE);
-  a.value = v && (v->type == FLEET_HISTORY_FLOAT || v->type == FLEET_HISTORY_INT) ? v->f : 0;
-  v = fleet_history_row_get(row, FLEET_HISTORY_F_LIMIT);
-  a.limit = v && (v->type == FLEET_HISTORY_FLOAT || v->type == FLEET_HISTORY_INT) ? v->f : 0;
-  const fleet_history_value_t *la = fleet_history_row_get(row, FLEET_HISTORY_F_LAT);
-  const fleet_history_value_t *lo = fleet_history_row_get(row, FLEET_HISTORY_F_LNG);
-  if (la && lo && la->type != FLEET_HISTORY_NULL && lo->type != FLEET_HISTORY_NULL &&
-      la->type != FLEET_HISTORY_STRING && lo->type != FLEET_HISTORY_STRING) {
-    a.has_position = 1;
-    a.lat = la->f;
-    a.lng = lo->f;
-  }
-  if (b->len > 11)
-    jw(b, ",");
-  return fleet_history_alert_encode_json(b, &a, 0);
+  if (rc)
+    return rc;
+  if (c->n++)
+    jw(c->b, ",");
+  return fleet_history_alert_encode_json(c->b, &a, 0);
 }
 
 /* A failed InfluxDB query as an HTTP error. */
@@ -1149,12 +1139,23 @@ static void run_alerts(fleetd_gw_t *gw, job_t *j)
     jw(&q, ")");
   snprintf(head, sizeof head, " ORDER BY time DESC LIMIT %" PRIu64, j->limit);
   jw(&q, head);
-  int rc = fleet_history_query(gw->hist, gw->cfg.downsampled_db, q.ptr, on_alert_row, b);
+  alert_rows_t c = {.b = b};
+  int rc = fleet_history_query(gw->hist, gw->cfg.downsampled_db, q.ptr, on_alert_row, &c);
   fleet_buf_dispose(&q);
-  if (rc)
+  if (rc) {
     query_failed(j->resp, rc);
-  else
-    jw(b, "]}");
+    return;
+  }
+  jw(b, "]");
+  if (c.skipped) {
+    char n[32];
+    snprintf(n, sizeof n, "%zu", c.skipped);
+    fleetd_log(FLEETD_WARN, "alert rows left out: they are not alerts", "component", "http",
+               "rows", n, "first_error", c.first_error, NULL);
+    jw(b, ",\"skipped\":");
+    jw(b, n);
+  }
+  jw(b, "}");
 }
 
 /* ---- zones and rules --------------------------------------------------------------------- */
