@@ -53,7 +53,6 @@ P2_DURATION=${P2_DURATION:-30}
 P2_LIMIT_MS=${P2_LIMIT_MS:-1000}
 PHASES=${PHASES:-1 2}
 PY=${FLEET_PYTHON:-/usr/bin/python3}
-IT=$SRC/tests/integration
 FLEETD=$B/apps/fleetd
 FLEETCTL=$B/apps/fleetctl
 SIM=$B/apps/fleet-sim
@@ -64,26 +63,18 @@ done
 [ "$SIM_CONNECTIONS" -le "$P2_VEHICLES" ] || SIM_CONNECTIONS=$P2_VEHICLES
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/fleet-fanout.XXXXXX")
+. "$SRC/bench/lib.sh"
 FD_PID=""
 SIM_PID=""
 CL_PID=""
 SAMPLER_PID=""
 cleanup() {
   for p in $CL_PID $SIM_PID $FD_PID $SAMPLER_PID; do kill -KILL "$p" 2>/dev/null || true; done
-  for m in "$T"/mosquitto*; do sh "$IT/mosquitto.sh" stop "$m" >/dev/null 2>&1 || true; done
-  sh "$IT/influxd.sh" stop "$T/influxd" >/dev/null 2>&1 || true
+  stop_servers
   rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-run() {
-  echo "\$ $*" >&2
-  "$@"
-}
-
-now_ms() { date +%s%3N; }
-TICKS=$(getconf CLK_TCK)
 
 # Every second: "ms cpu_ticks(fleetd) ... rss_kib(fleetd)" for the processes
 # named in $T/pids ("name pid" lines), into $T/samples.
@@ -91,8 +82,7 @@ sampler() {
   while :; do
     line=$(now_ms)
     while read -r name pid; do
-      c=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo -)
-      line="$line $name=$c"
+      line="$line $name=$(proc_ticks "$pid")"
     done <"$T/pids"
     r=$(awk '/^VmRSS/ { print $2 }' "/proc/$FD_PID/status" 2>/dev/null || echo 0)
     echo "$line rss=$r" >>"$T/samples"
@@ -111,7 +101,7 @@ stop_sampler() {
 }
 # window_stats FROM_MS TO_MS: "name=cpu% ... rss_max_mb=N" over the samples in the window.
 window_stats() {
-  awk -v from="$1" -v to="$2" -v hz="$TICKS" '
+  awk -v from="$1" -v to="$2" -v hz="$HZ" '
     $1 >= from && $1 <= to {
       if (!seen) { t0 = $1; for (i = 2; i <= NF; i++) { split($i, kv, "="); c0[kv[1]] = kv[2] } }
       seen = 1; t1 = $1
@@ -140,12 +130,7 @@ start_fleetd() {
     --http 127.0.0.1:0 --set "ws_flush_ms=$FLUSH_MS" --stats-interval 0 "$@" \
     2>>"$T/$name.log" &
   FD_PID=$!
-  n=0
-  until grep -q 'msg="connected to the broker"' "$T/$name.log" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 300 ] || { echo "fleetd did not connect" >&2; tail "$T/$name.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_connected "$T/$name.log" 0
   HTTP_PORT=$(sed -n 's/.*msg="HTTP gateway listening".* port=\([0-9]*\).*/\1/p' "$T/$name.log" |
               tail -n 1)
   [ -n "$HTTP_PORT" ] || { echo "no HTTP port in the fleetd log" >&2; exit 1; }
@@ -222,10 +207,7 @@ print("fleet-sim: %d generated, %d published, backlog %d messages (%.1f s of pub
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "temporary directory $T"
 echo "== setup ($(nproc) CPUs, open files $(ulimit -n), load average$(uptime | sed 's/.*load average//'))"
-MQTT_DIR=$T/mosquitto1
-MQTT_URL="mqtt://127.0.0.1:$(run sh "$IT/mosquitto.sh" start "$MQTT_DIR")"
-INFLUX_URL=$(run sh "$IT/influxd.sh" start "$T/influxd")
-run "$FLEETCTL" influx init --influx "$INFLUX_URL" >/dev/null
+start_servers "$T/mosquitto1"
 mkdir -p "$T/fd1" "$T/fd2"
 for d in fd1 fd2; do
   echo "\$ echo PASSWORD | $FLEETCTL user add bench --role admin --state-dir $T/$d" >&2

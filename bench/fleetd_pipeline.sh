@@ -30,36 +30,24 @@ SUSTAIN_VEHICLES=${SUSTAIN_VEHICLES:-10000}
 SUSTAIN_S=${SUSTAIN_S:-60}
 RSS_VEHICLES=${RSS_VEHICLES:-100000}
 PY=${FLEET_PYTHON:-/usr/bin/python3}
-IT=$SRC/tests/integration
 FLEETD=$B/apps/fleetd
+FLEETCTL=$B/apps/fleetctl
 SIM=$B/apps/fleet-sim
 PUB=$B/tests/integration/fleetd_pub
 BARE=$B/bench/bench_bare_sub
-for p in "$FLEETD" "$SIM" "$PUB" "$BARE" "$B/apps/fleetctl"; do
+for p in "$FLEETD" "$SIM" "$PUB" "$BARE" "$FLEETCTL"; do
   [ -x "$p" ] || { echo "missing $p (build with tests, apps and benchmarks)" >&2; exit 1; }
 done
 T=$(mktemp -d "${TMPDIR:-/tmp}/fleetd-bench.XXXXXX")
+. "$SRC/bench/lib.sh"
 FD_PID=""
 cleanup() {
   [ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null || true
-  sh "$IT/mosquitto.sh" stop "$T/mosquitto" >/dev/null 2>&1 || true
-  sh "$IT/influxd.sh" stop "$T/influxd" >/dev/null 2>&1 || true
+  stop_servers
   rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-run() {
-  echo "\$ $*" >&2
-  "$@"
-}
-
-now_ms() { date +%s%3N; }
-ticks=$(getconf CLK_TCK)
-# CPU seconds (user + system) of a process, from /proc/PID/stat.
-proc_cpu() {
-  awk -v t="$ticks" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / t }' "/proc/$1/stat"
-}
 
 influx_q() {
   curl -sG --max-time 30 "$INFLUX_URL/query" --data-urlencode "db=$1" --data-urlencode "epoch=ns" \
@@ -80,13 +68,7 @@ start_fleetd() {
   "$FLEETD" --mqtt "$MQTT_URL" --influx "$INFLUX_URL" --state-dir "$state" --stats-interval 0 \
     "$@" 2>>"$T/fleetd.log" &
   FD_PID=$!
-  n=0
-  until grep -q 'msg="connected to the broker"' "$T/fleetd.log" 2>/dev/null && \
-        [ "$(grep -c 'msg="connected to the broker"' "$T/fleetd.log")" -gt "$connects" ]; do
-    n=$((n + 1))
-    [ $n -lt 300 ] || { echo "fleetd did not connect" >&2; tail "$T/fleetd.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_connected "$T/fleetd.log" "$connects"
   connects=$((connects + 1))
 }
 stop_fleetd() {
@@ -97,9 +79,7 @@ stop_fleetd() {
 connects=0
 
 echo "== servers"
-MQTT_URL="mqtt://127.0.0.1:$(run sh "$IT/mosquitto.sh" start "$T/mosquitto")"
-INFLUX_URL=$(run sh "$IT/influxd.sh" start "$T/influxd")
-run "$B/apps/fleetctl" influx init --influx "$INFLUX_URL" >/dev/null
+start_servers "$T/mosquitto"
 echo "mosquitto $MQTT_URL, influxd $INFLUX_URL, $(nproc) CPUs"
 
 echo
@@ -127,7 +107,7 @@ while [ "$(raw_count)" != "$MESSAGES" ]; do
   sleep 0.2
 done
 t1=$(now_ms)
-fd_cpu=$(proc_cpu "$FD_PID")
+fd_cpu=$(proc_cpu_s "$FD_PID")
 stop_fleetd
 secs=$(echo "$t0 $t1" | awk '{ printf "%.3f", ($2 - $1) / 1000 }')
 fd_us=$(echo "$fd_cpu $MESSAGES" | awk '{ printf "%.3f", $1 * 1e6 / $2 }')
@@ -163,7 +143,7 @@ i=0
 while [ "$(( $(raw_count) - base ))" -lt "$acked" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
 drain_ms=$((i * 200))
 stored=$(( $(raw_count) - base ))
-fd_cpu2=$(proc_cpu "$FD_PID")
+fd_cpu2=$(proc_cpu_s "$FD_PID")
 stop_fleetd
 echo "RESULT sustained: fleet-sim acked $acked, stored $stored, max lag ${max_lag} ms (newest point" \
      "age incl. the 1 s writer batching), drained ${drain_ms} ms after the publisher stopped," \
@@ -173,7 +153,7 @@ echo
 echo "== 3. RSS with $RSS_VEHICLES known vehicles"
 # Databases of their own: InfluxDB 1.x refuses more than 100,000 values of one
 # tag per database by default (max-values-per-tag), and phases 1-2 used some.
-run "$B/apps/fleetctl" influx init --influx "$INFLUX_URL" --raw-db rss_raw \
+run "$FLEETCTL" influx init --influx "$INFLUX_URL" --raw-db rss_raw \
   --downsampled-db rss_downsampled >/dev/null
 run "$PY" "$IT/fleetd_load.py" --vehicles "$RSS_VEHICLES" --count $((RSS_VEHICLES * 2)) \
   --interval 30 --end-ago 120 --prefix r- "$T/rss.tsv"
@@ -181,8 +161,10 @@ start_fleetd "$T/fd3" --set influx.database=rss_raw --set influx.downsampled_dat
   --stats-interval 1
 run "$PUB" --url "$MQTT_URL" --client-id bench-pub --window 2000 "$T/rss.tsv"
 # fleetd's own count: every message taken (stored or not is InfluxDB's business).
+t0=$(now_ms)
 until [ "$(grep 'msg=stats' "$T/fleetd.log" | tail -n 1 | sed -n 's/.* accepted=\([0-9]*\) .*/\1/p')" \
         = $((RSS_VEHICLES * 2)) ]; do
+  [ $(( $(now_ms) - t0 )) -lt 600000 ] || { echo "fleetd did not take every message" >&2; exit 1; }
   sleep 0.5
 done
 rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$FD_PID/status")

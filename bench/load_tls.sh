@@ -56,7 +56,6 @@ SAMPLE_S=${SAMPLE_S:-5}
 PKI=${LOAD_PKI_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/libfleet-load/pki}
 PY=${FLEET_PYTHON:-/usr/bin/python3}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
-IT=$SRC/tests/integration
 FLEETD=$B/apps/fleetd
 FLEETCTL=$B/apps/fleetctl
 SIM=$B/apps/fleet-sim
@@ -83,6 +82,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/fleet-load-tls.XXXXXX")
 mkdir -p "$T/pids"
+. "$SRC/bench/lib.sh"
 PIDS=()
 cleanup() {
   status=$?
@@ -99,18 +99,13 @@ cleanup() {
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
-  sh "$IT/mosquitto.sh" stop "$T/mosquitto" >/dev/null 2>&1 || true
-  sh "$IT/influxd.sh" stop "$T/influxd" >/dev/null 2>&1 || true
+  stop_servers
   if [ "${LOAD_KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
   exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-run() {
-  echo "\$ $*" >&2
-  "$@"
-}
 # bg NAME CMD...: start CMD in the background (its output in $T/NAME.out and
 # .err), record its pid for the sampler and the cleanup.
 bg() {
@@ -127,7 +122,6 @@ reap() {
   wait "$(cat "$T/pids/$1")" || rc=$?
   rm -f "$T/pids/$1"
 }
-now_ms() { date +%s%3N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
 free_port() {
   "$PY" -c 'import socket
@@ -221,10 +215,12 @@ echo "mosquitto mqtts://127.0.0.1:$MQ_PORT (pid $(cat "$T/pids/mosquitto")), inf
   "fleetd $HTTP (WebSocket $scheme://127.0.0.1:$HTTP_PORT/ws)"
 
 # ---- the sampler: raw /proc readings, turned into CPU % afterwards ------------------------
-HZ=$(getconf CLK_TCK)
 # cpu_ticks NAME: user + system clock ticks of process NAME (0 when gone).
 cpu_ticks() {
-  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$(cat "$T/pids/$1" 2>/dev/null)/stat" 2>/dev/null || echo 0
+  local t
+  t=$(proc_ticks "$(cat "$T/pids/$1" 2>/dev/null)")
+  [ "$t" = - ] && t=0
+  echo "$t"
 }
 sampler() {
   while :; do
