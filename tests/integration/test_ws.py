@@ -582,8 +582,12 @@ def test_faster_interval(srv):
     stamps = run(go())
     gaps = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
     assert len(stamps) >= 4, stamps
+    # The spacing runs from due tick to due tick (ws_feed.c): a send that goes
+    # out late (a late tick on a loaded machine) shortens the gap after it by
+    # as much, but not the rate: n messages span n - 1 intervals, less at most
+    # the first one's lateness.
     assert all(g >= 0.12 for g in gaps), gaps
-    assert sum(gaps) / len(gaps) >= 0.19, gaps
+    assert stamps[-1][0] - stamps[0][0] >= (len(stamps) - 1) * 0.2 - 0.08, gaps
     assert stamps[-1][1] == 14  # the last value always arrives
 
 
