@@ -60,12 +60,19 @@ export async function waitMapIdle(page, timeout = 30000) {
 /**
  * Hold the live vehicle layer still (the store keeps filling), wait for the
  * map to go idle, run `fn`, release. A live map re-renders with every batch
- * and is otherwise never idle for long.
+ * and is otherwise never idle for long. The idle waited for comes after a
+ * repaint asked for here: `idle` alone may still be true from before a camera
+ * move or a source change the caller just made, whose frame is not drawn yet.
  */
 export async function whileHeld(page, fn, timeout = 30000) {
-  await page.evaluate(() => { window.__fleet.holdLive = true; });
+  const before = await page.evaluate(() => {
+    window.__fleet.holdLive = true;
+    window.__fleet.map.triggerRepaint();
+    return window.__fleet.idleCount;
+  });
   try {
-    await waitFor(page, 'the map to go idle', () => window.__fleet.idle, undefined, { timeout });
+    await waitFor(page, 'the map to go idle',
+      (n) => window.__fleet.idle && window.__fleet.idleCount > n, before, { timeout });
     return await fn();
   } finally {
     await page.evaluate(() => { if (window.__fleet) window.__fleet.holdLive = false; });

@@ -182,9 +182,15 @@ try {
     await page.click('[data-tab=zones]');
     await page.waitForSelector(`.zone-list li[data-zone="${zoneId}"]`, { timeout: 10000 });
     await page.evaluate(({ lat, lng }) => window.__fleet.map.jumpTo({ center: [lng, lat], zoom: 13 }), v);
-    const zoneDrawn = await whileHeld(page, () => page.evaluate((id) => window.__fleet.map
+    // The zone list comes from the API; the map draws the zone once its
+    // source has the data and a frame is rendered, which may come later.
+    const zoneDrawn = () => whileHeld(page, () => page.evaluate((id) => window.__fleet.map
       .queryRenderedFeatures({ layers: ['zone-fill'] }).some((f) => f.properties.zone_id === id), zoneId));
-    if (!zoneDrawn) throw new Error('the stored zone is not drawn after the reload');
+    const drawnBy = Date.now() + 15000;
+    while (!(await zoneDrawn())) {
+      if (Date.now() > drawnBy) throw new Error('the stored zone is not drawn 15 s after the reload');
+      await page.waitForTimeout(250);
+    }
     await shot('06-zone-after-reload');
     const from = new Date(Date.now() - 3600e3).toISOString().replace(/\.\d+Z$/, 'Z');
     const deadline = Date.now() + 60000;
