@@ -51,7 +51,11 @@ static int on_database(const fleet_history_row_t *row, void *ud)
 }
 
 /* The first answer also tells the operator at start-up what stands between
- * fleetd and InfluxDB, in words that name the settings to look at. */
+ * fleetd and InfluxDB, in words that name the settings to look at: a wrong
+ * URL, CA, certificate or credential shows at once rather than with the first
+ * write, which may come much later. Only what the operator must fix is an
+ * error; a server that is down is expected to come back (the writers spool
+ * meanwhile). */
 static void log_first(const fleetd_dbcheck_t *c, int rc)
 {
   if (rc == FLEET_EAUTH)

@@ -860,11 +860,6 @@ static int new_writer(fleet_influx_writer_t **out, fleetd_t *d, const char *db, 
   return 0;
 }
 
-/* One query at start, so that a wrong URL, CA, certificate or credential
- * shows in the log at once rather than with the first write, which may come
- * much later (and, before it, /readyz cannot know). Only what the operator
- * must fix is an error; a server that is down is expected to come back (the
- * writers spool meanwhile). A slow server does not hold the start for long. */
 static int new_mqtt(fleetd_t *d)
 {
   const fleetd_config_t *c = &d->cfg;
